@@ -1,0 +1,55 @@
+namespace Orleans.Leases;
+
+// Typed errors, each named by what the caller must do about it. A rejected call changes nothing.
+
+/// <summary>Base of every error the shard service answers on purpose.</summary>
+[GenerateSerializer, Alias("Leases.ShardException")]
+public abstract class ShardException(string message) : Exception(message);
+
+/// <summary>The input is wrong; retrying it unchanged fails the same way.</summary>
+[GenerateSerializer, Alias("Leases.InvalidInputException")]
+public class InvalidInputException(string message) : ShardException(message);
+
+[GenerateSerializer, Alias("Leases.InvalidShardIdException")]
+public sealed class InvalidShardIdException(string? shardId)
+    : InvalidInputException($"Invalid shard id '{shardId}': use 1–{Identifier.MaxLength} characters of [A-Za-z0-9._-].");
+
+[GenerateSerializer, Alias("Leases.InvalidReaderIdException")]
+public sealed class InvalidReaderIdException(string? readerId)
+    : InvalidInputException($"Invalid reader id '{readerId}': use 1–{Identifier.MaxLength} characters of [A-Za-z0-9._-].");
+
+/// <summary>An append whose bounds or updates do not fit: newUpper ≤ expectedUpper, a time outside
+/// [expectedUpper, newUpper), a missing idempotency key.</summary>
+[GenerateSerializer, Alias("Leases.InvalidAppendException")]
+public sealed class InvalidAppendException(string message) : InvalidInputException(message);
+
+[GenerateSerializer, Alias("Leases.PayloadTooLargeException")]
+public sealed class PayloadTooLargeException(long bytes, long limit)
+    : InvalidInputException($"The batch is {bytes} bytes; the limit is {limit} bytes. Split it into smaller appends.")
+{
+    [Id(0)] public long Bytes { get; } = bytes;
+    [Id(1)] public long Limit { get; } = limit;
+}
+
+/// <summary>A read as of a time the shard (or reader) may already have compacted.</summary>
+[GenerateSerializer, Alias("Leases.AsOfBeforeSinceException")]
+public sealed class AsOfBeforeSinceException(ulong asOf, Frontier since)
+    : InvalidInputException($"as_of {asOf} is below since {since}: reads are exact only for as_of ≥ since.")
+{
+    [Id(0)] public ulong AsOf { get; } = asOf;
+    [Id(1)] public Frontier Since { get; } = since;
+}
+
+/// <summary>A frontier asked to move backwards; frontiers only advance.</summary>
+[GenerateSerializer, Alias("Leases.FrontierRegressionException")]
+public sealed class FrontierRegressionException(string what, Frontier current, Frontier requested)
+    : InvalidInputException($"{what} cannot move from {current} back to {requested}.");
+
+/// <summary>The shard's storage failed or could not be reached. A change that raised this is in doubt:
+/// it may or may not have been applied; retry it (appends are idempotent by key).</summary>
+[GenerateSerializer, Alias("Leases.ShardStorageException")]
+public sealed class ShardStorageException(string shardId, string message)
+    : ShardException($"Storage for shard '{shardId}' failed: {message}")
+{
+    [Id(0)] public string ShardId { get; } = shardId;
+}

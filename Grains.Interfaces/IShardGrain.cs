@@ -1,0 +1,47 @@
+using System.Collections.Immutable;
+using Orleans.Concurrency;
+
+namespace Orleans.Leases;
+
+/// <summary>
+/// One shard, keyed by its <see cref="ShardId"/>: the only writer of the shard's persisted state. Every change is one
+/// compare-and-set write; concurrent changes share a write (group commit). Call it through the client types
+/// (<see cref="WriteHandle"/>); parts are uploaded by <see cref="IPartWorkerGrain"/> before they reach the shard.
+/// </summary>
+[Alias("Leases.IShardGrain")]
+public interface IShardGrain : IGrainWithStringKey
+{
+    /// <summary>Appends a batch whose parts are already stored, if the shard's upper is <paramref name="expectedUpper"/>.</summary>
+    [AlwaysInterleave, Alias("CompareAndAppend")]
+    Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper);
+
+    /// <summary>The parts to read for an exact snapshot as of <paramref name="asOf"/>; requires since ≤ asOf &lt; upper.
+    /// Answers null while upper ≤ asOf: wait with <see cref="WaitForUpper"/>.</summary>
+    [AlwaysInterleave, Alias("Snapshot")]
+    Task<ShardSnapshot?> Snapshot(ulong asOf);
+
+    /// <summary>Returns once upper &gt; <paramref name="asOf"/>, or when <paramref name="cancellation"/> fires;
+    /// answers the current upper either way.</summary>
+    [AlwaysInterleave, Alias("WaitForUpper")]
+    Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation);
+
+    [AlwaysInterleave, Alias("Inspect")]
+    Task<ShardInfo> Inspect();
+}
+
+/// <summary>
+/// Moves part bytes between callers and blob storage, so that blob I/O never runs in a shard grain's turn.
+/// Stateless and local to the calling silo.
+/// </summary>
+[Alias("Leases.IPartWorkerGrain")]
+public interface IPartWorkerGrain : IGrainWithIntegerKey
+{
+    /// <summary>Validates the updates, stores them as a part, then appends the batch to the shard. A part whose
+    /// append did not happen is deleted.</summary>
+    [Alias("Append")]
+    Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper, Frontier newUpper,
+        string idempotencyKey);
+
+    [Alias("ReadPart")]
+    Task<ImmutableArray<Update>> ReadPart(PartRef part);
+}

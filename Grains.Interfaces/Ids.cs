@@ -1,0 +1,53 @@
+using System.Buffers;
+
+namespace Orleans.Leases;
+
+/// <summary>The id of a shard: 1–128 characters of <c>[A-Za-z0-9._-]</c>.</summary>
+[GenerateSerializer, Immutable, Alias("Leases.ShardId")]
+public readonly record struct ShardId
+{
+    [Id(0)] public string Value { get; }
+
+    public ShardId(string value)
+    {
+        if (!Identifier.IsValid(value))
+            throw new InvalidShardIdException(value);
+        Value = value;
+    }
+
+    /// <summary>Re-checks an id that arrived over the wire, where the constructor did not run.</summary>
+    public ShardId Validated() => new(Value);
+
+    public override string ToString() => Value;
+}
+
+/// <summary>The id of a reader within its shard: 1–128 characters of <c>[A-Za-z0-9._-]</c>.</summary>
+[GenerateSerializer, Immutable, Alias("Leases.ReaderId")]
+public readonly record struct ReaderId
+{
+    [Id(0)] public string Value { get; }
+
+    public ReaderId(string value)
+    {
+        if (!Identifier.IsValid(value))
+            throw new InvalidReaderIdException(value);
+        Value = value;
+    }
+
+    public ReaderId Validated() => new(Value);
+
+    public static ReaderId NewId() => new(Guid.NewGuid().ToString("N"));
+
+    public override string ToString() => Value;
+}
+
+internal static class Identifier
+{
+    public const int MaxLength = 128;
+
+    private static readonly SearchValues<char> Allowed =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+    public static bool IsValid(string? value) =>
+        value is { Length: > 0 and <= MaxLength } && !value.AsSpan().ContainsAnyExcept(Allowed);
+}

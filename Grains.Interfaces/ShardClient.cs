@@ -1,0 +1,75 @@
+using System.Collections.Immutable;
+
+namespace Orleans.Leases;
+
+/// <summary>What applications use: writes, snapshots and reads of shards, over the grain interfaces.</summary>
+public sealed class ShardClient(IGrainFactory grains)
+{
+    /// <summary>How long one wait for upper may last before it is asked again; below Orleans' 30 s response timeout,
+    /// so a snapshot can wait as long as its caller allows.</summary>
+    internal static readonly TimeSpan WaitRound = TimeSpan.FromSeconds(20);
+
+    public WriteHandle Writer(ShardId shard) => new(grains, shard);
+
+    public Task<ShardInfo> InspectAsync(ShardId shard) => Shard(shard).Inspect();
+
+    /// <summary>
+    /// The parts of an exact snapshot as of <paramref name="asOf"/>, waiting while the shard's upper is ≤ asOf for as
+    /// long as <paramref name="cancellation"/> allows. Not leased: a compaction may retire these parts; readers that
+    /// must not lose them use a leased reader.
+    /// </summary>
+    public async Task<ShardSnapshot> SnapshotAsync(ShardId shard, ulong asOf, CancellationToken cancellation = default)
+    {
+        var grain = Shard(shard);
+        while (true)
+        {
+            if (await grain.Snapshot(asOf) is { } snapshot) return snapshot;
+            await WaitForUpperAsync(grain, asOf, cancellation);
+        }
+    }
+
+    /// <summary>Fetches the parts of <paramref name="snapshot"/> and consolidates them as of its time.</summary>
+    public async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(ShardSnapshot snapshot)
+    {
+        var parts = await Task.WhenAll(snapshot.Parts.Select(FetchPartAsync));
+        return Consolidation.AsOf(parts.SelectMany(p => p), snapshot.AsOf);
+    }
+
+    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part);
+
+    internal IShardGrain Shard(ShardId shard) => grains.GetGrain<IShardGrain>(shard.Value);
+
+    /// <summary>One bounded round of waiting for upper to pass <paramref name="asOf"/>.</summary>
+    internal static async Task WaitForUpperAsync(IShardGrain grain, ulong asOf, CancellationToken cancellation)
+    {
+        using var round = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        round.CancelAfter(WaitRound);
+        try
+        {
+            await grain.WaitForUpper(asOf, round.Token);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            // The round ended, not the caller's patience: ask again.
+        }
+        cancellation.ThrowIfCancellationRequested();
+    }
+}
+
+/// <summary>Appends to one shard.</summary>
+public sealed class WriteHandle(IGrainFactory grains, ShardId shard)
+{
+    public ShardId Shard { get; } = shard;
+
+    /// <summary>
+    /// Appends <paramref name="updates"/> (each with expectedUpper ≤ time &lt; newUpper) as the batch
+    /// [expectedUpper, newUpper), if the shard's upper is <paramref name="expectedUpper"/>. Retrying with the same
+    /// <paramref name="idempotencyKey"/> applies the batch once.
+    /// </summary>
+    public Task<AppendResult> CompareAndAppendAsync(IEnumerable<Update> updates, Frontier expectedUpper,
+        Frontier newUpper, string? idempotencyKey = null) =>
+        grains.GetGrain<IPartWorkerGrain>(0).Append(Shard, [.. updates], expectedUpper, newUpper,
+            idempotencyKey ?? Guid.NewGuid().ToString("N"));
+
+    public async Task<Frontier> FetchUpperAsync() => (await grains.GetGrain<IShardGrain>(Shard.Value).Inspect()).Upper;
+}

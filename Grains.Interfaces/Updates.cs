@@ -1,0 +1,33 @@
+using System.Collections.Immutable;
+
+namespace Orleans.Leases;
+
+/// <summary>One update of a shard: <paramref name="Diff"/> copies of (key, value) at <paramref name="Time"/>.</summary>
+[GenerateSerializer, Immutable, Alias("Leases.Update")]
+public sealed record Update(
+    [property: Id(0)] string Key,
+    [property: Id(1)] string Value,
+    [property: Id(2)] ulong Time,
+    [property: Id(3)] long Diff);
+
+public static class Consolidation
+{
+    /// <summary>
+    /// The exact contents of a collection as of <paramref name="asOf"/>: updates with time ≤ asOf, diffs of equal
+    /// (key, value) summed, zeros dropped, sorted by key then value. Times are dropped: they are all ≤ asOf.
+    /// </summary>
+    public static ImmutableArray<(string Key, string Value, long Diff)> AsOf(IEnumerable<Update> updates, ulong asOf)
+    {
+        var sums = new Dictionary<(string, string), long>();
+        foreach (var u in updates)
+        {
+            if (u.Time > asOf) continue;
+            sums[(u.Key, u.Value)] = checked(sums.GetValueOrDefault((u.Key, u.Value)) + u.Diff);
+        }
+        return [.. sums
+            .Where(kv => kv.Value != 0)
+            .Select(kv => (kv.Key.Item1, kv.Key.Item2, kv.Value))
+            .OrderBy(x => x.Item1, StringComparer.Ordinal)
+            .ThenBy(x => x.Item2, StringComparer.Ordinal)];
+    }
+}

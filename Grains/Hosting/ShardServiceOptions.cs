@@ -1,0 +1,23 @@
+namespace Orleans.Leases.Hosting;
+
+/// <summary>Settings of the shard service (configuration section <see cref="Section"/>).</summary>
+public sealed class ShardServiceOptions
+{
+    public const string Section = "Leases";
+
+    /// <summary>Azure Storage connection string; the default is the local Azurite development account.</summary>
+    public string StorageConnectionString { get; set; } = "UseDevelopmentStorage=true";
+
+    /// <summary>Blob container of the shard state blobs (one per shard).</summary>
+    public string StateContainer { get; set; } = "shard-state";
+
+    /// <summary>Blob container of the part blobs.</summary>
+    public string PartsContainer { get; set; } = "shard-parts";
+
+    /// <summary>Largest batch accepted by one append, in bytes of its stored part.</summary>
+    public long MaxBatchBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>How long an append whose expected upper is ahead of the shard waits for the shard to reach it
+    /// (pipelined writers), before it answers the mismatch.</summary>
+    public TimeSpan AppendAheadPatience { get; set; } = TimeSpan.FromSeconds(5);
+}

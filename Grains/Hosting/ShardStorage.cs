@@ -1,0 +1,45 @@
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Leases.Parts;
+
+namespace Orleans.Leases.Hosting;
+
+public static class ShardStorage
+{
+    /// <summary>The grain storage provider holding shard state.</summary>
+    public const string Name = "shards";
+
+    /// <summary>A blob client for <paramref name="connectionString"/>. Pinned to a service version that both Azure
+    /// and Azurite 3.37 accept.</summary>
+    public static BlobServiceClient CreateBlobServiceClient(string connectionString) =>
+        new(connectionString, new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06));
+
+    /// <summary>Hosts the shard service in this silo: shard state as ETag-guarded JSON blobs, parts as blobs.</summary>
+    public static ISiloBuilder AddShardService(this ISiloBuilder silo, Action<ShardServiceOptions>? configure = null)
+    {
+        var options = silo.Services.AddOptions<ShardServiceOptions>();
+        if (silo.Configuration is { } configuration)
+            options.Bind(configuration.GetSection(ShardServiceOptions.Section));
+        if (configure is not null) options.Configure(configure);
+
+        silo.Services.AddMetrics();
+        silo.Services.AddSingleton<ShardMetrics>();
+        silo.Services.AddSingleton(sp => CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value.StorageConnectionString));
+        silo.Services.AddSingleton<PartStore>();
+        silo.Services.TryAddSingleton(TimeProvider.System);
+
+        silo.UseSystemTextJsonGrainStorageSerializer();
+        silo.AddAzureBlobGrainStorage(Name, (OptionsBuilder<AzureBlobStorageOptions> blob) =>
+            blob.Configure<IOptions<ShardServiceOptions>>((o, service) =>
+            {
+                o.BlobServiceClient = CreateBlobServiceClient(service.Value.StorageConnectionString);
+                o.ContainerName = service.Value.StateContainer;
+            }));
+        return silo;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Orleans.Leases.Hosting;
+
+namespace Orleans.Leases.Parts;
+
+[StatelessWorker]
+internal sealed partial class PartWorkerGrain(
+    PartStore parts,
+    IOptions<ShardServiceOptions> options,
+    TimeProvider time,
+    ILogger<PartWorkerGrain> logger) : Grain, IPartWorkerGrain
+{
+    public async Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,
+        Frontier newUpper, string idempotencyKey)
+    {
+        shard = shard.Validated();
+        Validate(updates, expectedUpper, newUpper, idempotencyKey);
+
+        // Part first, state second (as in Persist): the state never names a part that is not stored.
+        ImmutableArray<PartRef> written = [];
+        if (updates.Length > 0)
+        {
+            var encoded = PartStore.Encode(updates);
+            if (encoded.Length > options.Value.MaxBatchBytes)
+                throw new PayloadTooLargeException(encoded.Length, options.Value.MaxBatchBytes);
+            written = [await parts.WriteAsync(shard, encoded, updates.Length)];
+        }
+
+        var batch = new Batch(expectedUpper, newUpper, written, idempotencyKey);
+        AppendResult result;
+        try
+        {
+            result = await AppendWhenReachable(GrainFactory.GetGrain<IShardGrain>(shard.Value), batch);
+        }
+        catch (ShardStorageException)
+        {
+            // In doubt: the batch may be in the state now, so its part must stay. A retry with the same key resolves it.
+            throw;
+        }
+        catch
+        {
+            await DeleteAll(written);
+            throw;
+        }
+        if (result.Outcome != AppendOutcome.Applied) await DeleteAll(written);
+        return result;
+    }
+
+    /// <summary>
+    /// Appends the batch; if the shard's upper is still below the batch's lower (a pipelined writer's earlier batch
+    /// has not landed yet), waits for it a little and tries again. A shard already past the lower is a plain mismatch.
+    /// </summary>
+    private async Task<AppendResult> AppendWhenReachable(IShardGrain shard, Batch batch)
+    {
+        using var patience = new CancellationTokenSource(options.Value.AppendAheadPatience, time);
+        while (true)
+        {
+            var result = await shard.CompareAndAppend(batch, batch.Lower);
+            if (result.Outcome != AppendOutcome.UpperMismatch || result.Upper >= batch.Lower || patience.IsCancellationRequested)
+                return result;
+            try
+            {
+                await shard.WaitForUpper(batch.Lower.Time - 1, patience.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Out of patience: one last try answers the mismatch.
+            }
+        }
+    }
+
+    public Task<ImmutableArray<Update>> ReadPart(PartRef part)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        return parts.ReadAsync(part);
+    }
+
+    private static void Validate(ImmutableArray<Update> updates, Frontier expectedUpper, Frontier newUpper, string idempotencyKey)
+    {
+        if (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > 256)
+            throw new InvalidAppendException("The idempotency key must be 1–256 characters.");
+        if (expectedUpper.IsEmpty)
+            throw new InvalidAppendException("The shard is closed (expectedUpper is empty): nothing can be appended.");
+        if (newUpper <= expectedUpper)
+            throw new InvalidAppendException($"newUpper {newUpper} must be beyond expectedUpper {expectedUpper}.");
+        if (updates.IsDefault)
+            throw new InvalidAppendException("The updates are missing.");
+        foreach (var update in updates)
+        {
+            if (update is null || update.Key is null || update.Value is null)
+                throw new InvalidAppendException("An update, or its key or value, is null.");
+            if (!expectedUpper.Contains(update.Time) || newUpper.Contains(update.Time))
+                throw new InvalidAppendException(
+                    $"Update time {update.Time} is outside the batch [{expectedUpper.Time}, {newUpper}).");
+        }
+    }
+
+    private async Task DeleteAll(ImmutableArray<PartRef> written)
+    {
+        foreach (var part in written)
+        {
+            try
+            {
+                await parts.DeleteAsync(part);
+            }
+            catch (Exception error)
+            {
+                // Unreferenced, so harmless but for its bytes; orphan collection finds it later.
+                LogOrphaned(logger, error, part.Name);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not delete unreferenced part {Part}")]
+    private static partial void LogOrphaned(ILogger logger, Exception error, string part);
+}

@@ -1,0 +1,124 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Leases.Hosting;
+using Orleans.Storage;
+
+namespace Orleans.Leases.Shards;
+
+// The writer loop: group commit of every pending command into one conditional write.
+internal sealed partial class ShardGrain
+{
+    /// <summary>Conflicts tolerated in one cycle before its callers get an error.</summary>
+    private const int MaxAttempts = 5;
+
+    private BatchWorkerFromDelegate _writer = null!;
+    private List<PendingCommand> _pending = [];
+
+    /// <summary>Set when the persisted state may differ from <c>state.State</c> (a lost race or a write in doubt);
+    /// the next cycle reads it back before applying anything.</summary>
+    private bool _mustReload;
+
+    private long _commands, _stateWrites, _casConflicts;
+
+    private async Task<T> Submit<T>(ShardCommand command)
+    {
+        var pending = new PendingCommand(command);
+        _pending.Add(pending);
+        _writer.Notify();
+        return (T)await pending.Answer.Task;
+    }
+
+    private async Task WriteCycle()
+    {
+        // Appends in order of their expected upper, so that contiguous batches arriving together all fit.
+        var batch = _pending.OrderBy(p => p.Command is AppendBatch a ? a.ExpectedUpper : Frontier.Minimum).ToList();
+        _pending = [];
+        if (batch.Count == 0) return;
+        _commands += batch.Count;
+        metrics.Commands.Add(batch.Count);
+
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                if (_mustReload)
+                {
+                    await state.ReadStateAsync();
+                    _mustReload = false;
+                }
+                var outcomes = await ApplyAndWrite(batch);
+                for (var i = 0; i < batch.Count; i++) batch[i].Complete(outcomes[i]);
+                ReleaseUpperWaiters();
+                return;
+            }
+            catch (InconsistentStateException) when (attempt < MaxAttempts)
+            {
+                // Another activation wrote first: read its state and apply our commands to it.
+                _casConflicts++;
+                metrics.CasConflicts.Add(1);
+                _mustReload = true;
+                LogConflict(logger, Id.Value, attempt);
+            }
+            catch (Exception error)
+            {
+                // In doubt: the write may have landed. Reload before the next cycle; the callers retry (appends are
+                // idempotent by key).
+                _mustReload = true;
+                LogWriteFailed(logger, error, Id.Value, batch.Count);
+                var failure = new ShardStorageException(Id.Value, error.Message);
+                foreach (var pending in batch) pending.Answer.TrySetException(failure);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Applies <paramref name="batch"/> in order to the current state and writes the result once, if
+    /// anything changed.</summary>
+    private async Task<Outcome[]> ApplyAndWrite(List<PendingCommand> batch)
+    {
+        var now = time.GetUtcNow();
+        var current = state.State;
+        var next = current;
+        var outcomes = new Outcome[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            outcomes[i] = next.Apply(batch[i].Command, now);
+            if (outcomes[i] is Outcome.Applied applied) next = applied.Next;
+        }
+        if (ReferenceEquals(next, current)) return outcomes;
+
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = current;
+            throw;
+        }
+        _stateWrites++;
+        metrics.StateWrites.Add(1);
+        return outcomes;
+    }
+
+    private sealed record PendingCommand(ShardCommand Command)
+    {
+        public TaskCompletionSource<object> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Complete(Outcome outcome)
+        {
+            switch (outcome)
+            {
+                case Outcome.Applied applied: Answer.SetResult(applied.Answer); break;
+                case Outcome.Unchanged unchanged: Answer.SetResult(unchanged.Answer); break;
+                case Outcome.Rejected rejected: Answer.SetException(rejected.Error); break;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: state changed behind this activation (attempt {Attempt}); reloading and re-applying")]
+    private static partial void LogConflict(ILogger logger, string shard, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shard {Shard}: state write failed; {Count} commands answered with a storage error")]
+    private static partial void LogWriteFailed(ILogger logger, Exception error, string shard, int count);
+}

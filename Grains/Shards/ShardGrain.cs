@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Leases.Hosting;
+using Orleans.Runtime;
+
+namespace Orleans.Leases.Shards;
+
+/// <summary>
+/// The single writer of one shard's persisted state. Calls interleave; each change goes through one writer loop
+/// (<see cref="ShardGrain.Write"/>) that applies everything pending and makes one ETag-guarded write.
+/// </summary>
+internal sealed partial class ShardGrain(
+    [PersistentState("shard", ShardStorage.Name)] IPersistentState<ShardState> state,
+    TimeProvider time,
+    ShardMetrics metrics,
+    ILogger<ShardGrain> logger) : Grain, IShardGrain
+{
+    private readonly List<UpperWaiter> _upperWaiters = [];
+
+    private ShardId Id => new(this.GetPrimaryKeyString());
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _ = Id; // a malformed key fails the activation with InvalidShardIdException
+        _writer = new BatchWorkerFromDelegate(WriteCycle);
+        return Task.CompletedTask;
+    }
+
+    public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper) =>
+        Submit<AppendResult>(new AppendBatch(batch, expectedUpper));
+
+    public Task<ShardSnapshot?> Snapshot(ulong asOf) => Task.FromResult(state.State.Snapshot(asOf));
+
+    public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)
+    {
+        if (!state.State.Upper.Contains(asOf)) return state.State.Upper;
+        var waiter = new UpperWaiter(asOf);
+        _upperWaiters.Add(waiter);
+        try
+        {
+            await waiter.Reached.Task.WaitAsync(cancellation);
+        }
+        finally
+        {
+            _upperWaiters.Remove(waiter);
+        }
+        return state.State.Upper;
+    }
+
+    public Task<ShardInfo> Inspect()
+    {
+        var s = state.State;
+        var parts = s.Batches.SelectMany(b => b.Parts).ToList();
+        return Task.FromResult(new ShardInfo(s.SeqNo, s.Since, s.Upper, s.Batches.Count, parts.Count,
+            parts.Sum(p => p.Bytes), 0, new ShardCounters(_commands, _stateWrites, _casConflicts)));
+    }
+
+    /// <summary>Wakes the snapshots waiting for upper to pass their as-of.</summary>
+    private void ReleaseUpperWaiters()
+    {
+        foreach (var waiter in _upperWaiters)
+            if (!state.State.Upper.Contains(waiter.AsOf)) waiter.Reached.TrySetResult();
+    }
+
+    private sealed record UpperWaiter(ulong AsOf)
+    {
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,69 @@
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Hosting;
+using Orleans.Leases.Hosting;
+using Orleans.Storage;
+using Orleans.TestingHost;
+
+namespace Orleans.Leases.Tests.Infrastructure;
+
+/// <summary>A TestCluster whose silos host the shard service on the Azurite that test.sh runs.</summary>
+public abstract class ClusterFixture : IAsyncLifetime
+{
+    public const string ConnectionString = "UseDevelopmentStorage=true";
+
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public IClusterClient Client => Cluster.Client;
+
+    public ShardClient Shards => new(Client);
+
+    public BlobServiceClient Blobs { get; } = ShardStorage.CreateBlobServiceClient(ConnectionString);
+
+    public ShardServiceOptions Options { get; } = new() { StorageConnectionString = ConnectionString };
+
+    protected virtual short SiloCount => 1;
+
+    protected virtual void ConfigureSilo(ISiloBuilder silo) { }
+
+    public async Task InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(SiloCount);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddShardService(o => o.StorageConnectionString = ConnectionString);
+            ConfigureSilo(silo);
+        });
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+
+    /// <summary>A shard id no other test uses.</summary>
+    public static ShardId NewShard(string name) => new($"{name}-{Guid.NewGuid():N}");
+
+    /// <summary>The part blobs stored for <paramref name="shard"/>.</summary>
+    public async Task<List<string>> PartBlobsAsync(ShardId shard)
+    {
+        var names = new List<string>();
+        await foreach (var blob in Blobs.GetBlobContainerClient(Options.PartsContainer).GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
+            names.Add(blob.Name);
+        return names;
+    }
+
+    /// <summary>The storage provider the shard grains write through, as a second writer would use it.</summary>
+    public IGrainStorage ShardStateStorage =>
+        Cluster.GetSiloServiceProvider().GetRequiredKeyedService<IGrainStorage>(ShardStorage.Name);
+}
+
+/// <summary>One silo on the real clock.</summary>
+public sealed class ShardClusterFixture : ClusterFixture;
+
+[CollectionDefinition(Name)]
+public sealed class ShardCluster : ICollectionFixture<ShardClusterFixture>
+{
+    public const string Name = "shard cluster";
+}
