@@ -6,11 +6,11 @@ using Orleans.Leases.Hosting;
 
 namespace Orleans.Leases.Parts;
 
-[StatelessWorker]
+// Reentrant: it holds no state, and a pipelined append waits on its predecessors, which must not queue behind it.
+[StatelessWorker, Reentrant]
 internal sealed partial class PartWorkerGrain(
     PartStore parts,
     IOptions<ShardServiceOptions> options,
-    TimeProvider time,
     ILogger<PartWorkerGrain> logger) : Grain, IPartWorkerGrain
 {
     public async Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,
@@ -33,7 +33,7 @@ internal sealed partial class PartWorkerGrain(
         AppendResult result;
         try
         {
-            result = await AppendWhenReachable(GrainFactory.GetGrain<IShardGrain>(shard.Value), batch);
+            result = await GrainFactory.GetGrain<IShardGrain>(shard.Value).CompareAndAppend(batch, expectedUpper);
         }
         catch (ShardStorageException)
         {
@@ -47,29 +47,6 @@ internal sealed partial class PartWorkerGrain(
         }
         if (result.Outcome != AppendOutcome.Applied) await DeleteAll(written);
         return result;
-    }
-
-    /// <summary>
-    /// Appends the batch; if the shard's upper is still below the batch's lower (a pipelined writer's earlier batch
-    /// has not landed yet), waits for it a little and tries again. A shard already past the lower is a plain mismatch.
-    /// </summary>
-    private async Task<AppendResult> AppendWhenReachable(IShardGrain shard, Batch batch)
-    {
-        using var patience = new CancellationTokenSource(options.Value.AppendAheadPatience, time);
-        while (true)
-        {
-            var result = await shard.CompareAndAppend(batch, batch.Lower);
-            if (result.Outcome != AppendOutcome.UpperMismatch || result.Upper >= batch.Lower || patience.IsCancellationRequested)
-                return result;
-            try
-            {
-                await shard.WaitForUpper(batch.Lower.Time - 1, patience.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                // Out of patience: one last try answers the mismatch.
-            }
-        }
     }
 
     public Task<ImmutableArray<Update>> ReadPart(PartRef part)

@@ -13,6 +13,11 @@ internal sealed partial class ShardGrain
     private BatchWorkerFromDelegate _writer = null!;
     private List<PendingCommand> _pending = [];
 
+    /// <summary>Appends whose expected upper is ahead of the shard: a pipelined writer's later batches, waiting (up
+    /// to <see cref="ShardServiceOptions.AppendAheadPatience"/>) for the earlier ones to land, so that they share their
+    /// write instead of bouncing back as mismatches.</summary>
+    private List<PendingCommand> _parked = [];
+
     /// <summary>Set when the persisted state may differ from <c>state.State</c> (a lost race or a write in doubt);
     /// the next cycle reads it back before applying anything.</summary>
     private bool _mustReload;
@@ -23,6 +28,8 @@ internal sealed partial class ShardGrain
     {
         var pending = new PendingCommand(command);
         _pending.Add(pending);
+        _commands++;
+        metrics.Commands.Add(1);
         _writer.Notify();
         return (T)await pending.Answer.Task;
     }
@@ -30,11 +37,11 @@ internal sealed partial class ShardGrain
     private async Task WriteCycle()
     {
         // Appends in order of their expected upper, so that contiguous batches arriving together all fit.
-        var batch = _pending.OrderBy(p => p.Command is AppendBatch a ? a.ExpectedUpper : Frontier.Minimum).ToList();
+        var batch = _pending.Concat(_parked)
+            .OrderBy(p => p.Command is AppendBatch a ? a.ExpectedUpper : Frontier.Minimum).ToList();
         _pending = [];
+        _parked = [];
         if (batch.Count == 0) return;
-        _commands += batch.Count;
-        metrics.Commands.Add(batch.Count);
 
         for (var attempt = 1; ; attempt++)
         {
@@ -46,7 +53,16 @@ internal sealed partial class ShardGrain
                     _mustReload = false;
                 }
                 var outcomes = await ApplyAndWrite(batch);
-                for (var i = 0; i < batch.Count; i++) batch[i].Complete(outcomes[i]);
+                var now = time.GetUtcNow();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (IsAheadOfUpper(outcomes[i], batch[i]) && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
+                    {
+                        _parked.Add(batch[i]);
+                        _ = WakeWriterAfter(wait);
+                    }
+                    else batch[i].Complete(outcomes[i]);
+                }
                 ReleaseUpperWaiters();
                 return;
             }
@@ -101,9 +117,28 @@ internal sealed partial class ShardGrain
         return outcomes;
     }
 
+    private static bool IsAheadOfUpper(Outcome outcome, PendingCommand pending) =>
+        outcome is Outcome.Unchanged { Answer: AppendResult { Outcome: AppendOutcome.UpperMismatch } mismatch }
+        && pending.Command is AppendBatch append && mismatch.Upper < append.ExpectedUpper;
+
+    private async Task WakeWriterAfter(TimeSpan wait)
+    {
+        await Task.Delay(wait, time);
+        _writer.Notify();
+    }
+
     private sealed record PendingCommand(ShardCommand Command)
     {
+        private DateTimeOffset? _parkedUntil;
+
         public TaskCompletionSource<object> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>How much longer this command may stay parked, or null when its patience is spent.</summary>
+        public TimeSpan? ParkUntil(DateTimeOffset now, TimeSpan patience)
+        {
+            _parkedUntil ??= now + patience;
+            return now < _parkedUntil ? _parkedUntil - now : null;
+        }
 
         public void Complete(Outcome outcome)
         {

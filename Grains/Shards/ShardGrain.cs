@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Leases.Hosting;
 using Orleans.Runtime;
 
@@ -11,6 +12,7 @@ namespace Orleans.Leases.Shards;
 internal sealed partial class ShardGrain(
     [PersistentState("shard", ShardStorage.Name)] IPersistentState<ShardState> state,
     TimeProvider time,
+    IOptions<ShardServiceOptions> options,
     ShardMetrics metrics,
     ILogger<ShardGrain> logger) : Grain, IShardGrain
 {

@@ -22,7 +22,12 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     public BlobServiceClient Blobs { get; } = ShardStorage.CreateBlobServiceClient(ConnectionString);
 
-    public ShardServiceOptions Options { get; } = new() { StorageConnectionString = ConnectionString };
+    /// <summary>The silos' settings: the defaults, on Azurite, with a short patience for appends ahead of upper.</summary>
+    public ShardServiceOptions Options { get; } = new()
+    {
+        StorageConnectionString = ConnectionString,
+        AppendAheadPatience = TimeSpan.FromSeconds(1),
+    };
 
     protected virtual short SiloCount => 1;
 
@@ -33,7 +38,11 @@ public abstract class ClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(SiloCount);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddShardService(o => o.StorageConnectionString = ConnectionString);
+            silo.AddShardService(o =>
+            {
+                o.StorageConnectionString = Options.StorageConnectionString;
+                o.AppendAheadPatience = Options.AppendAheadPatience;
+            });
             ConfigureSilo(silo);
         });
         Cluster = builder.Build();
