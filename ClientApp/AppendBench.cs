@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.Configuration;
+
+namespace Orleans.Leases.ClientApp;
+
+/// <summary>
+/// Appends/s on one shard with N concurrent writers, and beside it the two storage ceilings measured in the same run
+/// with the same concurrency: raw part uploads/s and sequential ETag writes/s.
+/// </summary>
+internal static class AppendBench
+{
+    public static async Task<int> RunAsync(Cluster cluster, int writers, int seconds, bool json, CancellationToken cancellation)
+    {
+        if (writers is < 1 or > 1024) throw new ArgumentException($"--writers must be 1–1024, not {writers}.");
+        if (seconds is < 1 or > 3600) throw new ArgumentException($"--seconds must be 1–3600, not {seconds}.");
+        var duration = TimeSpan.FromSeconds(seconds);
+        var container = PartsContainer();
+        await container.CreateIfNotExistsAsync(cancellationToken: cancellation);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(new[] { new Update("key-000000", "value", 0, 1) });
+
+        Progress(json, $"raw part uploads, {writers} concurrent, {seconds} s...");
+        var uploadsPerSecond = await RawUploadsAsync(container, payload, writers, duration);
+        Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
+        var appends = await AppendsAsync(cluster.Shards, writers, duration);
+        Progress(json, $"sequential ETag writes, {seconds} s...");
+        var etagWritesPerSecond = await SequentialEtagWritesAsync(container, payload, duration);
+
+        var result = new
+        {
+            writers,
+            seconds,
+            appendsPerSecond = Math.Round(appends.PerSecond, 1),
+            stateWritesPerAppend = Math.Round(appends.StateWritesPerAppend, 4),
+            appendP50Ms = Math.Round(appends.P50Ms, 2),
+            appendP99Ms = Math.Round(appends.P99Ms, 2),
+            appendsApplied = appends.Applied,
+            appendsRefused = appends.Refused,
+            rawPartUploadsPerSecond = Math.Round(uploadsPerSecond, 1),
+            sequentialEtagWritesPerSecond = Math.Round(etagWritesPerSecond, 1),
+            appendsVsRawUploads = Math.Round(appends.PerSecond / uploadsPerSecond, 3),
+        };
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(result, Output.Json));
+        }
+        else
+        {
+            Console.WriteLine($"appends/s {result.appendsPerSecond} ({result.appendsVsRawUploads:P0} of raw uploads/s " +
+                              $"{result.rawPartUploadsPerSecond}), state writes/append {result.stateWritesPerAppend}, " +
+                              $"p50 {result.appendP50Ms} ms, p99 {result.appendP99Ms} ms, sequential ETag writes/s " +
+                              $"{result.sequentialEtagWritesPerSecond}");
+        }
+        return appends.Refused == 0 ? 0 : 1;
+    }
+
+    private sealed record AppendFigures(double PerSecond, double StateWritesPerAppend, double P50Ms, double P99Ms, long Applied, long Refused);
+
+    /// <summary>Writers share one sequence of slots: slot t is the batch [t, t+1), so every append can succeed and
+    /// in-flight appends pipeline.</summary>
+    private static async Task<AppendFigures> AppendsAsync(ShardClient shards, int writers, TimeSpan duration)
+    {
+        var shard = new ShardId($"bench-append-{Guid.NewGuid():N}");
+        var writer = shards.Writer(shard);
+        long nextSlot = -1, applied = 0, refused = 0;
+        var latencies = new List<double>[writers];
+        var clock = Stopwatch.StartNew();
+
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
+        {
+            var mine = latencies[w] = [];
+            while (clock.Elapsed < duration)
+            {
+                var slot = (ulong)Interlocked.Increment(ref nextSlot);
+                var started = Stopwatch.GetTimestamp();
+                var result = await writer.CompareAndAppendAsync(
+                    [new Update($"key-{slot:D6}", "value", slot, 1)], Frontier.At(slot), Frontier.At(slot + 1));
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                Interlocked.Increment(ref result.Outcome == AppendOutcome.Applied ? ref applied : ref refused);
+            }
+        }));
+        var elapsed = clock.Elapsed.TotalSeconds;
+
+        var info = await shards.InspectAsync(shard);
+        var sorted = latencies.SelectMany(l => l).Order().ToArray();
+        return new AppendFigures(applied / elapsed, (double)info.Counters.StateWrites / Math.Max(1, applied),
+            Percentile(sorted, 0.50), Percentile(sorted, 0.99), applied, refused);
+    }
+
+    private static async Task<double> RawUploadsAsync(BlobContainerClient container, byte[] payload, int concurrency, TimeSpan duration)
+    {
+        var prefix = $"bench-raw-{Guid.NewGuid():N}";
+        long uploads = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            while (clock.Elapsed < duration)
+            {
+                await container.GetBlobClient($"{prefix}/{Guid.NewGuid():N}.json").UploadAsync(new BinaryData(payload), overwrite: false);
+                Interlocked.Increment(ref uploads);
+            }
+        }));
+        return uploads / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<double> SequentialEtagWritesAsync(BlobContainerClient container, byte[] payload, TimeSpan duration)
+    {
+        var blob = container.GetBlobClient($"bench-etag-{Guid.NewGuid():N}.json");
+        ETag etag = (await blob.UploadAsync(new BinaryData(payload))).Value.ETag;
+        long writes = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            var options = new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = etag } };
+            etag = (await blob.UploadAsync(new BinaryData(payload), options)).Value.ETag;
+            writes++;
+        }
+        return writes / clock.Elapsed.TotalSeconds;
+    }
+
+    private static BlobContainerClient PartsContainer()
+    {
+        var connectionString = Cluster.Configuration["Leases:StorageConnectionString"] ?? "UseDevelopmentStorage=true";
+        var container = Cluster.Configuration["Leases:PartsContainer"] ?? "shard-parts";
+        // The same pinned service version as the silo's client: one both Azure and Azurite 3.37 accept.
+        var blobs = new BlobServiceClient(connectionString, new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06));
+        return blobs.GetBlobContainerClient(container);
+    }
+
+    private static double Percentile(double[] sorted, double q) =>
+        sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+
+    private static void Progress(bool json, string line)
+    {
+        if (json) Console.Error.WriteLine(line);
+        else Console.WriteLine(line);
+    }
+}
