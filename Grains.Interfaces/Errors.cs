@@ -53,3 +53,24 @@ public sealed class ShardStorageException(string shardId, string message)
 {
     [Id(0)] public string ShardId { get; } = shardId;
 }
+
+/// <summary>The reader's lease has ended (closed, or lapsed without a heartbeat), or it was never opened. Its holds
+/// are gone; open a new reader.</summary>
+[GenerateSerializer, Alias("Leases.LeaseExpiredException")]
+public sealed class LeaseExpiredException(string readerId, string why)
+    : ShardException($"The lease of reader '{readerId}' has expired: {why}.")
+{
+    [Id(0)] public string ReaderId { get; } = readerId;
+}
+
+/// <summary>A lease duration or heartbeat interval out of range.</summary>
+[GenerateSerializer, Alias("Leases.InvalidLeaseSettingsException")]
+public sealed class InvalidLeaseSettingsException(string message) : InvalidInputException(message);
+
+/// <summary>A returned lease that this reader does not hold: unknown, or returned already.</summary>
+[GenerateSerializer, Alias("Leases.UnknownLeaseException")]
+public sealed class UnknownLeaseException(ulong leaseId, string readerId)
+    : InvalidInputException($"Reader '{readerId}' holds no lease {leaseId}: it is unknown or was returned already.")
+{
+    [Id(0)] public ulong LeaseId { get; } = leaseId;
+}

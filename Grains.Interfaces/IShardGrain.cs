@@ -27,6 +27,25 @@ public interface IShardGrain : IGrainWithStringKey
 
     [AlwaysInterleave, Alias("Inspect")]
     Task<ShardInfo> Inspect();
+
+    // Leased readers: called by each reader's IReaderLeaseGrain.
+
+    [AlwaysInterleave, Alias("RegisterReader")]
+    Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings);
+
+    /// <summary>Heartbeat, since downgrade, lease returns and seqno hold advance, in one change.</summary>
+    [AlwaysInterleave, Alias("SyncReader")]
+    Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases);
+
+    [AlwaysInterleave, Alias("LeaseSnapshot")]
+    Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf);
+
+    [AlwaysInterleave, Alias("ExpireReader")]
+    Task ExpireReader(ReaderId reader);
+
+    /// <summary>The reader's durable holds, or null when the shard holds no such reader.</summary>
+    [AlwaysInterleave, Alias("ReaderStatus")]
+    Task<ReaderStatus?> ReaderStatus(ReaderId reader);
 }
 
 /// <summary>

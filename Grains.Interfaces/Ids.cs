@@ -51,3 +51,18 @@ internal static class Identifier
     public static bool IsValid(string? value) =>
         value is { Length: > 0 and <= MaxLength } && !value.AsSpan().ContainsAnyExcept(Allowed);
 }
+
+/// <summary>The key of a reader's <see cref="IReaderLeaseGrain"/>: <c>{shard}/{reader}</c>.</summary>
+public static class ReaderLeaseKey
+{
+    public static string Format(ShardId shard, ReaderId reader) => $"{shard.Value}/{reader.Value}";
+
+    /// <summary>Splits a key; throws the typed error of the part that is malformed.</summary>
+    public static (ShardId Shard, ReaderId Reader) Parse(string key)
+    {
+        var slash = key.IndexOf('/');
+        return slash < 0
+            ? (new ShardId(key), new ReaderId(""))
+            : (new ShardId(key[..slash]), new ReaderId(key[(slash + 1)..]));
+    }
+}

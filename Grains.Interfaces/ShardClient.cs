@@ -11,6 +11,10 @@ public sealed class ShardClient(IGrainFactory grains)
 
     public WriteHandle Writer(ShardId shard) => new(grains, shard);
 
+    /// <summary>Opens a leased reader; see <see cref="ReadHandle.OpenAsync"/>.</summary>
+    public Task<ReadHandle> OpenReaderAsync(ShardId shard, LeaseSettings? settings = null, ReaderId? reader = null) =>
+        ReadHandle.OpenAsync(grains, shard, settings, reader);
+
     public Task<ShardInfo> InspectAsync(ShardId shard) => Shard(shard).Inspect();
 
     /// <summary>
@@ -29,13 +33,16 @@ public sealed class ShardClient(IGrainFactory grains)
     }
 
     /// <summary>Fetches the parts of <paramref name="snapshot"/> and consolidates them as of its time.</summary>
-    public async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(ShardSnapshot snapshot)
-    {
-        var parts = await Task.WhenAll(snapshot.Parts.Select(FetchPartAsync));
-        return Consolidation.AsOf(parts.SelectMany(p => p), snapshot.AsOf);
-    }
+    public Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(ShardSnapshot snapshot) =>
+        ReadPartsAsync(grains, snapshot.Parts, snapshot.AsOf);
 
-    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part);
+    internal static async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadPartsAsync(
+        IGrainFactory grains, IEnumerable<PartRef> parts, ulong asOf)
+    {
+        var worker = grains.GetGrain<IPartWorkerGrain>(0);
+        var updates = await Task.WhenAll(parts.Select(worker.ReadPart));
+        return Consolidation.AsOf(updates.SelectMany(u => u), asOf);
+    }
 
     internal IShardGrain Shard(ShardId shard) => grains.GetGrain<IShardGrain>(shard.Value);
 

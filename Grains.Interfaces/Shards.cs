@@ -51,7 +51,8 @@ public sealed record ShardInfo(
     [property: Id(4)] int Parts,
     [property: Id(5)] long PartBytes,
     [property: Id(6)] int Readers,
-    [property: Id(7)] ShardCounters Counters);
+    [property: Id(7)] ShardCounters Counters,
+    [property: Id(8)] ulong SeqNoSince);
 
 /// <summary>Work done by the current activation: <see cref="StateWrites"/> / <see cref="Commands"/> is the group
 /// commit ratio.</summary>

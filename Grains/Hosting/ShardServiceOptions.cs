@@ -20,4 +20,8 @@ public sealed class ShardServiceOptions
     /// <summary>How long an append whose expected upper is ahead of the shard waits for the shard to reach it
     /// (pipelined writers), before it answers the mismatch.</summary>
     public TimeSpan AppendAheadPatience { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a shard expires lapsed readers when nothing else changes it, and wakes the lease grains of
+    /// readers whose heartbeat is overdue (their silo may have died).</summary>
+    public TimeSpan ReaderSweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -28,7 +28,7 @@ public static class ShardStorage
         if (configure is not null) options.Configure(configure);
 
         silo.Services.AddMetrics();
-        silo.Services.AddSingleton<ShardMetrics>();
+        silo.Services.AddSingleton<ServiceMetrics>();
         silo.Services.AddSingleton(sp => CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value.StorageConnectionString));
         silo.Services.AddSingleton<PartStore>();
         silo.Services.TryAddSingleton(TimeProvider.System);

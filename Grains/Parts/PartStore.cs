@@ -9,7 +9,7 @@ namespace Orleans.Leases.Parts;
 
 /// <summary>Part blobs: one JSON array of updates each, named <c>{shard}/{guid}.json</c>, written once, never
 /// changed.</summary>
-public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ShardMetrics metrics)
+public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ServiceMetrics metrics)
 {
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(options.Value.PartsContainer);
     private readonly Lazy<Task> _created = new(() => blobs.GetBlobContainerClient(options.Value.PartsContainer).CreateIfNotExistsAsync());

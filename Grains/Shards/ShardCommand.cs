@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Orleans.Leases.Shards;
 
 /// <summary>A change asked of a shard. Applied by <see cref="ShardState.Apply"/>.</summary>
@@ -11,11 +13,30 @@ public sealed record AppendBatch(Batch Batch, Frontier ExpectedUpper) : ShardCom
 public abstract record Outcome
 {
     /// <summary>A new state, one seqno later, and the caller's answer.</summary>
-    public sealed record Applied(ShardState Next, object Answer) : Outcome;
+    public sealed record Applied(ShardState Next, object? Answer) : Outcome;
 
     /// <summary>Nothing to write; <paramref name="Reason"/> says why.</summary>
-    public sealed record Unchanged(object Answer, string Reason) : Outcome;
+    public sealed record Unchanged(object? Answer, string Reason) : Outcome;
 
     /// <summary>Refused; the state is unchanged and the caller gets <paramref name="Error"/>.</summary>
     public sealed record Rejected(ShardException Error) : Outcome;
 }
+
+/// <summary>Registers a leased reader: its since starts at the shard's since, its seqno hold at the new seqno.
+/// Answers a <see cref="ReaderStatus"/>.</summary>
+public sealed record RegisterReader(ReaderId Reader, LeaseSettings Settings) : ShardCommand;
+
+/// <summary>The lease task's sync: heartbeat, since downgrade to <paramref name="Since"/>, return of
+/// <paramref name="Returned"/> leases, and the seqno hold advanced as far as the remaining leases allow.
+/// Answers a <see cref="ReaderStatus"/>.</summary>
+public sealed record SyncReader(ReaderId Reader, Frontier Since, ImmutableArray<ulong> Returned) : ShardCommand;
+
+/// <summary>Leases the parts of a snapshot as of <paramref name="AsOf"/> to the reader (with its latest requested
+/// <paramref name="Since"/>). Answers a <see cref="LeasedSnapshot"/>, or null while upper ≤ asOf.</summary>
+public sealed record LeaseSnapshot(ReaderId Reader, Frontier Since, ulong AsOf) : ShardCommand;
+
+/// <summary>Removes a reader and its holds (close). Answers its last <see cref="ReaderStatus"/>, or null if it was gone.</summary>
+public sealed record ExpireReader(ReaderId Reader) : ShardCommand;
+
+/// <summary>Removes every reader whose lease has lapsed. Answers how many.</summary>
+public sealed record ExpireLapsedReaders : ShardCommand;

@@ -31,7 +31,7 @@ internal sealed partial class ShardGrain
         _commands++;
         metrics.Commands.Add(1);
         _writer.Notify();
-        return (T)await pending.Answer.Task;
+        return (T)(await pending.Answer.Task)!;
     }
 
     private async Task WriteCycle()
@@ -131,7 +131,7 @@ internal sealed partial class ShardGrain
     {
         private DateTimeOffset? _parkedUntil;
 
-        public TaskCompletionSource<object> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<object?> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>How much longer this command may stay parked, or null when its patience is spent.</summary>
         public TimeSpan? ParkUntil(DateTimeOffset now, TimeSpan patience)

@@ -13,7 +13,7 @@ internal sealed partial class ShardGrain(
     [PersistentState("shard", ShardStorage.Name)] IPersistentState<ShardState> state,
     TimeProvider time,
     IOptions<ShardServiceOptions> options,
-    ShardMetrics metrics,
+    ServiceMetrics metrics,
     ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     private readonly List<UpperWaiter> _upperWaiters = [];
@@ -24,6 +24,7 @@ internal sealed partial class ShardGrain(
     {
         _ = Id; // a malformed key fails the activation with InvalidShardIdException
         _writer = new BatchWorkerFromDelegate(WriteCycle);
+        StartReaderSweep();
         return Task.CompletedTask;
     }
 
@@ -53,7 +54,7 @@ internal sealed partial class ShardGrain(
         var s = state.State;
         var parts = s.Batches.SelectMany(b => b.Parts).ToList();
         return Task.FromResult(new ShardInfo(s.SeqNo, s.Since, s.Upper, s.Batches.Count, parts.Count,
-            parts.Sum(p => p.Bytes), 0, new ShardCounters(_commands, _stateWrites, _casConflicts)));
+            parts.Sum(p => p.Bytes), s.Readers.Count, new ShardCounters(_commands, _stateWrites, _casConflicts), s.SeqNoSince));
     }
 
     /// <summary>Wakes the snapshots waiting for upper to pass their as-of.</summary>

@@ -20,19 +20,44 @@ public sealed record ShardState
     /// <summary>Contiguous: the first starts at {0}, each starts where the previous ends, the last ends at Upper.</summary>
     public ImmutableList<Batch> Batches { get; init; } = [];
 
-    public Outcome Apply(ShardCommand command, DateTimeOffset now) => command switch
+    /// <summary>Leased readers by id. With readers present, Since == the meet (minimum) of their sinces.</summary>
+    public ImmutableSortedDictionary<string, ReaderState> Readers { get; init; } = ImmutableSortedDictionary<string, ReaderState>.Empty;
+
+    /// <summary>min(SeqNo, every reader's seqno hold): a part retired at a seqno below it may be deleted.</summary>
+    public ulong SeqNoSince => Readers.Values.Select(r => r.SeqNoHold).Append(SeqNo).Min();
+
+    public Outcome Apply(ShardCommand command, DateTimeOffset now)
     {
-        AppendBatch append => Append(append),
-        _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
-    };
+        var outcome = command switch
+        {
+            AppendBatch append => Append(append),
+            RegisterReader register => Register(register, now),
+            SyncReader sync => Sync(sync, now),
+            LeaseSnapshot lease => Lease(lease, now),
+            ExpireReader expire => Expire(expire),
+            ExpireLapsedReaders => ExpireLapsed(now),
+            _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
+        };
+        // As in Persist, every change also expires the readers whose lease has lapsed.
+        return outcome is Outcome.Applied applied
+            ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(applied.Next.LapsedReaders(now))) }
+            : outcome;
+    }
+
+    public ReaderStatus? StatusOf(ReaderId reader)
+    {
+        if (!Readers.TryGetValue(reader.Value, out var r)) return null;
+        var othersSince = Readers.Where(o => o.Key != reader.Value).Select(o => o.Value.Since).Append(Frontier.Empty).Min();
+        return new ReaderStatus(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, othersSince,
+            new LeaseSettings { LeaseDuration = r.LeaseDuration, HeartbeatInterval = r.HeartbeatInterval, Purpose = r.Purpose });
+    }
 
     /// <summary>The parts to read for as of <paramref name="asOf"/>, or null while upper ≤ asOf.</summary>
     public ShardSnapshot? Snapshot(ulong asOf)
     {
         if (!Since.Contains(asOf)) throw new AsOfBeforeSinceException(asOf, Since);
         if (Upper.Contains(asOf)) return null;
-        return new ShardSnapshot(asOf, SeqNo,
-            [.. Batches.TakeWhile(b => b.Lower.Time <= asOf).SelectMany(b => b.Parts)]);
+        return new ShardSnapshot(asOf, SeqNo, PartsAsOf(asOf));
     }
 
     private Outcome Append(AppendBatch command)
@@ -58,6 +83,102 @@ public sealed record ShardState
         return new Outcome.Applied(next, new AppendResult(AppendOutcome.Applied, next.Upper, next.SeqNo));
     }
 
+    private Outcome Register(RegisterReader command, DateTimeOffset now)
+    {
+        var (reader, settings) = command;
+        if (Readers.TryGetValue(reader.Value, out var existing))
+            return existing.IsLapsed(now)
+                ? Reject(new LeaseExpiredException(reader.Value, "its lease lapsed"))
+                : new Outcome.Unchanged(StatusOf(reader), "registered already");
+
+        var next = Changed(WithReaders(Readers.Add(reader.Value, new ReaderState
+        {
+            Since = Since,
+            SeqNoHold = SeqNo + 1,
+            LastHeartbeat = now,
+            LeaseDuration = settings.LeaseDuration,
+            HeartbeatInterval = settings.EffectiveHeartbeatInterval,
+            Purpose = settings.Purpose,
+        })));
+        return new Outcome.Applied(next, next.StatusOf(reader));
+    }
+
+    private Outcome Sync(SyncReader command, DateTimeOffset now)
+    {
+        var (reader, since, returned) = command;
+        if (LiveReader(reader, since, now) is { } error) return Reject(error);
+        var current = Readers[reader.Value];
+
+        var leases = current.Leases.RemoveRange(returned);
+        var nextSeqNo = SeqNo + 1;
+        var hold = Math.Max(current.SeqNoHold, leases.Count > 0 ? Math.Min(leases.Values.Min(), nextSeqNo) : nextSeqNo);
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value,
+            current with { Since = since, SeqNoHold = hold, LastHeartbeat = now, Leases = leases })));
+        return new Outcome.Applied(next, next.StatusOf(reader));
+    }
+
+    private Outcome Lease(LeaseSnapshot command, DateTimeOffset now)
+    {
+        var (reader, since, asOf) = command;
+        if (LiveReader(reader, since, now) is { } error) return Reject(error);
+        if (!since.Contains(asOf)) return Reject(new AsOfBeforeSinceException(asOf, since));
+        if (Upper.Contains(asOf)) return new Outcome.Unchanged(null, "upper has not passed as_of yet");
+
+        var current = Readers[reader.Value];
+        var nextSeqNo = SeqNo + 1;
+        var leaseId = current.NextLeaseId;
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, current with
+        {
+            Since = since,
+            LastHeartbeat = now,
+            Leases = current.Leases.Add(leaseId, nextSeqNo),
+            NextLeaseId = leaseId + 1,
+        })));
+        return new Outcome.Applied(next, new LeasedSnapshot(leaseId, nextSeqNo, asOf, PartsAsOf(asOf)));
+    }
+
+    private Outcome Expire(ExpireReader command)
+    {
+        if (!Readers.ContainsKey(command.Reader.Value)) return new Outcome.Unchanged(null, "not registered");
+        var status = StatusOf(command.Reader);
+        return new Outcome.Applied(Changed(WithReaders(Readers.Remove(command.Reader.Value))), status);
+    }
+
+    private Outcome ExpireLapsed(DateTimeOffset now)
+    {
+        var lapsed = LapsedReaders(now).ToList();
+        return lapsed.Count == 0
+            ? new Outcome.Unchanged(0, "no lease has lapsed")
+            : new Outcome.Applied(Changed(WithReaders(Readers.RemoveRange(lapsed))), lapsed.Count);
+    }
+
+    /// <summary>Why <paramref name="reader"/> may not act, asking for <paramref name="since"/>; null when it may.</summary>
+    private ShardException? LiveReader(ReaderId reader, Frontier since, DateTimeOffset now)
+    {
+        if (!Readers.TryGetValue(reader.Value, out var current))
+            return new LeaseExpiredException(reader.Value, "the shard holds no such reader (closed, lapsed, or never opened)");
+        if (current.IsLapsed(now))
+            return new LeaseExpiredException(reader.Value, $"no heartbeat since {current.LastHeartbeat:O}, lease {current.LeaseDuration}");
+        if (since < current.Since)
+            return new FrontierRegressionException("The reader's since", current.Since, since);
+        return null;
+    }
+
+    private IEnumerable<string> LapsedReaders(DateTimeOffset now) =>
+        Readers.Where(r => r.Value.IsLapsed(now)).Select(r => r.Key);
+
+    /// <summary>This state with <paramref name="readers"/>, and since moved to their meet.</summary>
+    private ShardState WithReaders(ImmutableSortedDictionary<string, ReaderState> readers) => this with
+    {
+        Readers = readers,
+        Since = readers.IsEmpty ? Since : Frontier.Max(Since, readers.Values.Select(r => r.Since).Min()),
+    };
+
+    private ShardState Changed(ShardState next) => next with { SeqNo = SeqNo + 1 };
+
+    private ImmutableArray<PartRef> PartsAsOf(ulong asOf) =>
+        [.. Batches.TakeWhile(b => b.Lower.Time <= asOf).SelectMany(b => b.Parts)];
+
     private static Outcome.Rejected Reject(ShardException error) => new(error);
 
     /// <summary>Every structural invariant of a state; the empty list means it holds. Checked by the tests
@@ -73,6 +194,15 @@ public sealed record ShardState
             expectedLower = batch.Upper;
         }
         if (expectedLower != Upper) problems.Add($"batches end at {expectedLower}, upper is {Upper}");
+        foreach (var (id, reader) in Readers)
+        {
+            if (reader.Since < Since) problems.Add($"reader {id} since {reader.Since} is below the shard's since {Since}");
+            if (reader.SeqNoHold > SeqNo) problems.Add($"reader {id} holds seqno {reader.SeqNoHold}, beyond the shard's {SeqNo}");
+            if (reader.Leases.Count > 0 && reader.SeqNoHold > reader.Leases.Values.Min())
+                problems.Add($"reader {id} holds seqno {reader.SeqNoHold}, beyond its leased seqno {reader.Leases.Values.Min()}");
+        }
+        if (!Readers.IsEmpty && Since != Readers.Values.Select(r => r.Since).Min())
+            problems.Add($"since {Since} is not the meet of the readers' sinces");
         return problems;
     }
 }

@@ -3,11 +3,11 @@ using System.Diagnostics.Metrics;
 namespace Orleans.Leases.Hosting;
 
 /// <summary>The service's instruments, under one meter named <see cref="MeterName"/>.</summary>
-public sealed class ShardMetrics
+public sealed class ServiceMetrics
 {
     public const string MeterName = "Orleans.Leases";
 
-    public ShardMetrics(IMeterFactory meters)
+    public ServiceMetrics(IMeterFactory meters)
     {
         var meter = meters.Create(MeterName);
         Commands = meter.CreateCounter<long>("leases.shard.commands", description: "Changes submitted to shards");
@@ -15,6 +15,11 @@ public sealed class ShardMetrics
         CasConflicts = meter.CreateCounter<long>("leases.shard.cas_conflicts", description: "Shard state writes that lost to another writer");
         PartsWritten = meter.CreateCounter<long>("leases.parts.written", description: "Part blobs uploaded");
         PartsDeleted = meter.CreateCounter<long>("leases.parts.deleted", description: "Part blobs deleted");
+        Syncs = meter.CreateCounter<long>("leases.reader.syncs", description: "Lease syncs (heartbeat + downgrades) sent to shards");
+        Wakeups = meter.CreateCounter<long>("leases.reader.wakeups", description: "Early syncs requested by a downgrade or a returned lease");
+        SinceDowngrades = meter.CreateCounter<long>("leases.reader.since_downgrades", description: "Since downgrades asked by clients");
+        Expiries = meter.CreateCounter<long>("leases.reader.expiries", description: "Reader leases ended, by cause");
+        LiveLeases = meter.CreateUpDownCounter<long>("leases.reader.live", description: "Live reader leases held by lease grains");
     }
 
     public Counter<long> Commands { get; }
@@ -22,4 +27,9 @@ public sealed class ShardMetrics
     public Counter<long> CasConflicts { get; }
     public Counter<long> PartsWritten { get; }
     public Counter<long> PartsDeleted { get; }
+    public Counter<long> Syncs { get; }
+    public Counter<long> Wakeups { get; }
+    public Counter<long> SinceDowngrades { get; }
+    public Counter<long> Expiries { get; }
+    public UpDownCounter<long> LiveLeases { get; }
 }

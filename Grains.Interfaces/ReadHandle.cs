@@ -1,0 +1,89 @@
+using System.Collections.Immutable;
+
+namespace Orleans.Leases;
+
+/// <summary>
+/// A leased reader of one shard, for application code. Its lease lives in the cluster (an
+/// <see cref="IReaderLeaseGrain"/>), which heartbeats it and makes downgrades durable in the background: nothing here
+/// needs to be called "often enough". Dispose it to close the lease.
+/// </summary>
+public sealed class ReadHandle : IAsyncDisposable
+{
+    private readonly IGrainFactory _grains;
+    private readonly IReaderLeaseGrain _lease;
+
+    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderStatus opened)
+    {
+        _grains = grains;
+        Shard = shard;
+        Reader = reader;
+        Since = opened.Since;
+        _lease = grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, reader));
+    }
+
+    public ShardId Shard { get; }
+
+    public ReaderId Reader { get; }
+
+    /// <summary>The since this reader last asked for (durable within one heartbeat interval).</summary>
+    public Frontier Since { get; private set; }
+
+    /// <summary>Opens a leased reader: its since starts at the shard's since, its seqno hold at the shard's seqno.</summary>
+    public static async Task<ReadHandle> OpenAsync(IGrainFactory grains, ShardId shard, LeaseSettings? settings = null,
+        ReaderId? reader = null)
+    {
+        settings = (settings ?? new LeaseSettings()).Validated();
+        var id = reader ?? ReaderId.NewId();
+        var opened = await grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id)).Open(settings);
+        return new ReadHandle(grains, shard, id, opened);
+    }
+
+    /// <summary>Lets the shard compact up to <paramref name="since"/>: reads as of earlier times are no longer needed.
+    /// Returns at once; the lease grain makes it durable.</summary>
+    public async Task DowngradeSinceAsync(Frontier since)
+    {
+        await _lease.DowngradeSince(since);
+        Since = since;
+    }
+
+    /// <summary>
+    /// Leases the parts of an exact snapshot as of <paramref name="asOf"/> (≥ <see cref="Since"/>), waiting while the
+    /// shard's upper is ≤ asOf for as long as <paramref name="cancellation"/> allows. The lease keeps moving while
+    /// this waits. Return the lease with <see cref="ReturnLeaseAsync"/> when the parts are read.
+    /// </summary>
+    public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation = default)
+    {
+        var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
+        while (true)
+        {
+            if (await _lease.Snapshot(asOf) is { } leased) return leased;
+            await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
+        }
+    }
+
+    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => _grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part);
+
+    /// <summary>Fetches a leased snapshot's parts and consolidates them as of its time.</summary>
+    public Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(LeasedSnapshot snapshot) =>
+        ShardClient.ReadPartsAsync(_grains, snapshot.Parts, snapshot.AsOf);
+
+    /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.</summary>
+    public Task ReturnLeaseAsync(LeasedSnapshot snapshot) => _lease.ReturnLease(snapshot.LeaseId);
+
+    public Task<ReaderLeaseInfo> InspectAsync() => _lease.Inspect();
+
+    /// <summary>Ends the lease: the reader's holds are released at the shard and every later call fails.</summary>
+    public Task ExpireAsync() => _lease.Expire();
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await ExpireAsync();
+        }
+        catch (LeaseExpiredException)
+        {
+            // Ended already (lapsed, or expired explicitly): nothing is held.
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+
+namespace Orleans.Leases.Shards;
+
+// Leased readers: the changes their lease grains ask for, and the sweep that ends lapsed leases.
+internal sealed partial class ShardGrain
+{
+    public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings) =>
+        Submit<ReaderStatus>(new RegisterReader(reader.Validated(), settings.Validated()));
+
+    public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases) =>
+        Submit<ReaderStatus>(new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases));
+
+    public Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf) =>
+        Submit<LeasedSnapshot?>(new LeaseSnapshot(reader.Validated(), since, asOf));
+
+    public async Task ExpireReader(ReaderId reader)
+    {
+        if (await Submit<ReaderStatus?>(new ExpireReader(reader.Validated())) is not null)
+            metrics.Expiries.Add(1, new KeyValuePair<string, object?>("cause", "closed"));
+    }
+
+    public Task<ReaderStatus?> ReaderStatus(ReaderId reader) => Task.FromResult(state.State.StatusOf(reader.Validated()));
+
+    private void StartReaderSweep()
+    {
+        var period = options.Value.ReaderSweepInterval;
+        this.RegisterGrainTimer(SweepReaders, new GrainTimerCreationOptions
+        {
+            DueTime = period,
+            Period = period,
+            Interleave = true,  // beside appends and syncs; the writer loop orders the change
+            KeepAlive = false,  // an idle shard may go; its readers' syncs bring it back
+        });
+        WakeLeaseGrains(state.State.Readers.Keys);
+    }
+
+    /// <summary>Ends lapsed leases when no other change would, and wakes the lease grains whose heartbeat is overdue:
+    /// their silo may have died, and a woken grain reactivates elsewhere from the durable holds.</summary>
+    private async Task SweepReaders(CancellationToken cancellation)
+    {
+        var now = time.GetUtcNow();
+        var readers = state.State.Readers;
+        if (readers.Values.Any(r => r.IsLapsed(now)))
+        {
+            var expired = await Submit<int>(new ExpireLapsedReaders());
+            metrics.Expiries.Add(expired, new KeyValuePair<string, object?>("cause", "lapsed"));
+            LogLapsed(logger, Id.Value, expired);
+        }
+        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && now - r.Value.LastHeartbeat > 2 * r.Value.HeartbeatInterval)
+            .Select(r => r.Key));
+    }
+
+    private void WakeLeaseGrains(IEnumerable<string> readers)
+    {
+        foreach (var reader in readers)
+            GrainFactory.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(Id, new ReaderId(reader))).Wake().Ignore();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard}: expired {Count} lapsed reader leases")]
+    private static partial void LogLapsed(ILogger logger, string shard, int count);
+}
