@@ -12,8 +12,10 @@ public interface IReaderLeaseGrain : IGrainWithStringKey
 {
     /// <summary>Registers the reader at the shard: its since starts at the shard's since, its seqno hold at the
     /// shard's seqno.</summary>
+    /// <para>The lease grain heartbeats only while <paramref name="client"/> answers its pings, so the holds of a
+    /// reader whose client died are freed after the lease duration. Null: heartbeat unconditionally.</para>
     [Alias("Open")]
-    Task<ReaderStatus> Open(LeaseSettings settings);
+    Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient? client);
 
     /// <summary>Asks to move the reader's since hold forward. No storage I/O: the task makes it durable.</summary>
     [Alias("DowngradeSince")]
@@ -38,4 +40,13 @@ public interface IReaderLeaseGrain : IGrainWithStringKey
     /// <summary>Wakes the grain (reactivating it with the durable state if its silo died); sent by the shard.</summary>
     [OneWay, Alias("Wake")]
     Task Wake();
+}
+
+/// <summary>The client side of a reader, pinged by its lease grain before each heartbeat: a reader whose client is
+/// gone stops heartbeating, and its lease lapses.</summary>
+[Alias("Leases.IReaderClient")]
+public interface IReaderClient : IGrainObserver
+{
+    [ResponseTimeout("00:00:10"), Alias("Ping")]
+    Task Ping();
 }

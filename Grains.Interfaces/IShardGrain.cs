@@ -31,7 +31,7 @@ public interface IShardGrain : IGrainWithStringKey
     // Leased readers: called by each reader's IReaderLeaseGrain.
 
     [AlwaysInterleave, Alias("RegisterReader")]
-    Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings);
+    Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client);
 
     /// <summary>Heartbeat, since downgrade, lease returns and seqno hold advance, in one change.</summary>
     [AlwaysInterleave, Alias("SyncReader")]

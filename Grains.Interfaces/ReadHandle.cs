@@ -12,9 +12,17 @@ public sealed class ReadHandle : IAsyncDisposable
     private readonly IGrainFactory _grains;
     private readonly IReaderLeaseGrain _lease;
 
-    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderStatus opened)
+    // Held here: the runtime keeps observers weakly, so a handle dropped without closing stops answering pings and
+    // its lease lapses.
+    private readonly Pinged _pinged;
+    private readonly IReaderClient _client;
+
+    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderStatus opened, Pinged pinged,
+        IReaderClient client)
     {
         _grains = grains;
+        _pinged = pinged;
+        _client = client;
         Shard = shard;
         Reader = reader;
         Since = opened.Since;
@@ -34,8 +42,10 @@ public sealed class ReadHandle : IAsyncDisposable
     {
         settings = (settings ?? new LeaseSettings()).Validated();
         var id = reader ?? ReaderId.NewId();
-        var opened = await grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id)).Open(settings);
-        return new ReadHandle(grains, shard, id, opened);
+        var pinged = new Pinged();
+        var client = grains.CreateObjectReference<IReaderClient>(pinged);
+        var opened = await grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id)).Open(settings, client);
+        return new ReadHandle(grains, shard, id, opened, pinged, client);
     }
 
     /// <summary>Lets the shard compact up to <paramref name="since"/>: reads as of earlier times are no longer needed.
@@ -85,5 +95,11 @@ public sealed class ReadHandle : IAsyncDisposable
         {
             // Ended already (lapsed, or expired explicitly): nothing is held.
         }
+        _grains.DeleteObjectReference<IReaderClient>(_client);
+    }
+
+    private sealed class Pinged : IReaderClient
+    {
+        public Task Ping() => Task.CompletedTask;
     }
 }

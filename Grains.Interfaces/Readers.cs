@@ -46,7 +46,8 @@ public sealed record ReaderStatus(
     [property: Id(4)] ulong ShardSeqNo,
     [property: Id(5)] Frontier ShardSince,
     [property: Id(6)] Frontier OthersSince,
-    [property: Id(7)] LeaseSettings Settings);
+    [property: Id(7)] LeaseSettings Settings,
+    [property: Id(8)] GrainId? Client);
 
 /// <summary>The parts of an exact snapshot as of <paramref name="AsOf"/>, leased: until the lease is returned (or the
 /// reader expires) the reader's seqno hold stays at or below <paramref name="SeqNo"/>, so none of the parts is deleted.</summary>
@@ -68,4 +69,6 @@ public sealed record ReaderLeaseInfo(
     [property: Id(5)] long Wakeups,
     [property: Id(6)] long SinceDowngrades,
     [property: Id(7)] string Silo,
-    [property: Id(8)] string Activation);
+    [property: Id(8)] string Activation,
+    [property: Id(9)] long ClientUnanswered,
+    [property: Id(10)] long Heartbeats);

@@ -25,10 +25,11 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
     private readonly Dictionary<ulong, ulong> _outstanding = [];   // leases the client holds: id → seqno
     private readonly HashSet<ulong> _returned = [];                // given back, not yet durable
     private ReaderStatus? _durable;                                // the shard's answer to the last sync
+    private IReaderClient? _client;                                // pinged before each heartbeat
 
     private BatchWorkerFromDelegate _sync = null!;
     private IGrainTimer? _heartbeat;
-    private long _syncs, _wakeups, _sinceDowngrades;
+    private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats;
 
     private enum LeaseState { NotOpen, Live, Ended }
 
@@ -49,13 +50,13 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
         return Task.CompletedTask;
     }
 
-    public async Task<ReaderStatus> Open(LeaseSettings settings)
+    public async Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient? client)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings = settings.Validated();
         if (_lease == LeaseState.Live) return _durable!;
         ThrowIfEnded();
-        var durable = await _shard.RegisterReader(_reader, settings);
+        var durable = await _shard.RegisterReader(_reader, settings, client?.GetGrainId());
         GoLive(durable);
         return durable;
     }
@@ -104,20 +105,21 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
 
     public Task<ReaderLeaseInfo> Inspect() => Task.FromResult(new ReaderLeaseInfo(
         _lease == LeaseState.Live, _requestedSince, _durable, _outstanding.Count, _syncs, _wakeups, _sinceDowngrades,
-        GrainContext.Address.SiloAddress?.ToString() ?? "", GrainContext.ActivationId.ToString()));
+        GrainContext.Address.SiloAddress?.ToString() ?? "", GrainContext.ActivationId.ToString(), _clientUnanswered, _heartbeats));
 
     public Task Wake() => Task.CompletedTask; // activating was the point
 
     private void GoLive(ReaderStatus durable)
     {
         _durable = durable;
+        _client = durable.Client is { } client ? GrainFactory.GetGrain<IReaderClient>(client) : null;
         _requestedSince = durable.Since;
         foreach (var (leaseId, seqNo) in durable.Leases) _outstanding[leaseId] = seqNo;
         _lease = LeaseState.Live;
         metrics.LiveLeases.Add(1);
 
         var interval = durable.Settings.EffectiveHeartbeatInterval;
-        _heartbeat = this.RegisterGrainTimer(_ => _sync.NotifyAndWaitForWorkToBeServiced(), new GrainTimerCreationOptions
+        _heartbeat = this.RegisterGrainTimer(Heartbeat, new GrainTimerCreationOptions
         {
             DueTime = interval,
             Period = interval,
@@ -126,6 +128,13 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
         });
         // A live lease keeps its grain: collection would stop the heartbeat. Ended leases let it go.
         this.DelayDeactivation(Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>A timer tick: one sync that starts after the tick (so it carries everything requested before it).</summary>
+    private async Task Heartbeat(CancellationToken cancellation)
+    {
+        await _sync.NotifyAndWaitForWorkToBeServiced();
+        _heartbeats++;
     }
 
     private void RequestSync()
@@ -140,6 +149,7 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
     private async Task SyncOnce()
     {
         if (_lease != LeaseState.Live) return;
+        if (!await ClientAnswers()) return; // no heartbeat: the lease lapses unless the client comes back in time
         var returned = _returned.ToImmutableArray();
         try
         {
@@ -157,6 +167,22 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
         catch (LeaseExpiredException)
         {
             // Ended already: CallShard fenced this grain.
+        }
+    }
+
+    private async Task<bool> ClientAnswers()
+    {
+        if (_client is null) return true;
+        try
+        {
+            await _client.Ping();
+            return true;
+        }
+        catch (Exception error) when (error is OrleansException or TimeoutException)
+        {
+            _clientUnanswered++;
+            LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
+            return false;
         }
     }
 
@@ -198,6 +224,9 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: sync failed; retrying at the next heartbeat")]
     private static partial void LogSyncFailed(ILogger logger, Exception error, string shard, string reader);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: the client did not answer ({Error}); no heartbeat")]
+    private static partial void LogClientGone(ILogger logger, string shard, string reader, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reader {Shard}/{Reader}: lease ended because {Because}")]
     private static partial void LogEnded(ILogger logger, string shard, string reader, string because);

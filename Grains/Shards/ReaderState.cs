@@ -25,6 +25,10 @@ public sealed record ReaderState
 
     public ulong NextLeaseId { get; init; } = 1;
 
+    /// <summary>The reader's client observer (<see cref="IReaderClient"/>), so a lease grain that reactivates on
+    /// another silo can still tell whether the client is alive.</summary>
+    public string? Client { get; init; }
+
     /// <summary>The lease ends once <c>LastHeartbeat + LeaseDuration</c> has passed.</summary>
     public bool IsLapsed(DateTimeOffset now) => now > LastHeartbeat + LeaseDuration;
 }

@@ -24,7 +24,7 @@ public abstract record Outcome
 
 /// <summary>Registers a leased reader: its since starts at the shard's since, its seqno hold at the new seqno.
 /// Answers a <see cref="ReaderStatus"/>.</summary>
-public sealed record RegisterReader(ReaderId Reader, LeaseSettings Settings) : ShardCommand;
+public sealed record RegisterReader(ReaderId Reader, LeaseSettings Settings, GrainId? Client) : ShardCommand;
 
 /// <summary>The lease task's sync: heartbeat, since downgrade to <paramref name="Since"/>, return of
 /// <paramref name="Returned"/> leases, and the seqno hold advanced as far as the remaining leases allow.

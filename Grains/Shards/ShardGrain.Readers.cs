@@ -6,8 +6,8 @@ namespace Orleans.Leases.Shards;
 // Leased readers: the changes their lease grains ask for, and the sweep that ends lapsed leases.
 internal sealed partial class ShardGrain
 {
-    public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings) =>
-        Submit<ReaderStatus>(new RegisterReader(reader.Validated(), settings.Validated()));
+    public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client) =>
+        Submit<ReaderStatus>(new RegisterReader(reader.Validated(), settings.Validated(), client));
 
     public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases) =>
         Submit<ReaderStatus>(new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases));

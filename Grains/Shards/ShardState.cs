@@ -49,7 +49,8 @@ public sealed record ShardState
         if (!Readers.TryGetValue(reader.Value, out var r)) return null;
         var othersSince = Readers.Where(o => o.Key != reader.Value).Select(o => o.Value.Since).Append(Frontier.Empty).Min();
         return new ReaderStatus(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, othersSince,
-            new LeaseSettings { LeaseDuration = r.LeaseDuration, HeartbeatInterval = r.HeartbeatInterval, Purpose = r.Purpose });
+            new LeaseSettings { LeaseDuration = r.LeaseDuration, HeartbeatInterval = r.HeartbeatInterval, Purpose = r.Purpose },
+            r.Client is null ? null : GrainId.Parse(r.Client));
     }
 
     /// <summary>The parts to read for as of <paramref name="asOf"/>, or null while upper ≤ asOf.</summary>
@@ -85,7 +86,7 @@ public sealed record ShardState
 
     private Outcome Register(RegisterReader command, DateTimeOffset now)
     {
-        var (reader, settings) = command;
+        var (reader, settings, client) = command;
         if (Readers.TryGetValue(reader.Value, out var existing))
             return existing.IsLapsed(now)
                 ? Reject(new LeaseExpiredException(reader.Value, "its lease lapsed"))
@@ -99,6 +100,7 @@ public sealed record ShardState
             LeaseDuration = settings.LeaseDuration,
             HeartbeatInterval = settings.EffectiveHeartbeatInterval,
             Purpose = settings.Purpose,
+            Client = client?.ToString(),
         })));
         return new Outcome.Applied(next, next.StatusOf(reader));
     }
