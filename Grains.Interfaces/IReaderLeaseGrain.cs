@@ -47,6 +47,6 @@ public interface IReaderLeaseGrain : IGrainWithStringKey
 [Alias("Leases.IReaderClient")]
 public interface IReaderClient : IGrainObserver
 {
-    [ResponseTimeout("00:00:10"), Alias("Ping")]
+    [ResponseTimeout("00:00:02"), Alias("Ping")]
     Task Ping();
 }

@@ -11,7 +11,7 @@ namespace Orleans.Leases.Readers;
 /// downgrade durable in one shard call per sync. Waiting (for a shard's upper) never happens in this grain's turn,
 /// and the timer interleaves with calls, so a busy or blocked client never stops the heartbeat.
 /// </summary>
-internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<ReaderLeaseGrain> logger)
+internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics metrics, ILogger<ReaderLeaseGrain> logger)
     : Grain, IReaderLeaseGrain
 {
     private ShardId _shardId;
@@ -148,6 +148,7 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
     /// shard call, made durable in one write (shared with other readers' syncs by the shard's group commit).</summary>
     private async Task SyncOnce()
     {
+        EndIfLapsed();
         if (_lease != LeaseState.Live) return;
         if (!await ClientAnswers()) return; // no heartbeat: the lease lapses unless the client comes back in time
         var returned = _returned.ToImmutableArray();
@@ -178,8 +179,9 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
             await _client.Ping();
             return true;
         }
-        catch (Exception error) when (error is OrleansException or TimeoutException)
+        catch (Exception error)
         {
+            // Whatever the failure (gone, dropped, timed out, expired in transit), the client did not answer.
             _clientUnanswered++;
             LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
             return false;
@@ -214,7 +216,16 @@ internal sealed partial class ReaderLeaseGrain(ServiceMetrics metrics, ILogger<R
 
     private void ThrowIfNotLive()
     {
+        EndIfLapsed();
         if (_lease != LeaseState.Live) throw new LeaseExpiredException(_reader.Value, _endedBecause);
+    }
+
+    /// <summary>A lease whose last durable heartbeat is older than its duration is over, whether or not the shard
+    /// has swept it yet.</summary>
+    private void EndIfLapsed()
+    {
+        if (_lease == LeaseState.Live && time.GetUtcNow() > _durable!.LastHeartbeat + _durable.Settings.LeaseDuration)
+            End($"no heartbeat since {_durable.LastHeartbeat:O}, lease {_durable.Settings.LeaseDuration}");
     }
 
     private void ThrowIfEnded()

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.TestingHost;
 
@@ -24,6 +25,8 @@ public class LeaseClusterFixture : ClusterFixture
         silo.Services.AddSingleton(Time);
         silo.Services.Replace(ServiceDescriptor.Singleton<TimeProvider>(sp => sp.GetRequiredService<FakeTimeProvider>()));
         silo.Services.UseTimeProviderForBackgroundAreas(TimeProvider.System);
+        // A killed client is forgotten quickly, so the lease grain's ping fails fast instead of timing out.
+        silo.Configure<SiloMessagingOptions>(o => o.ClientDropTimeout = TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Advances the clock one heartbeat interval and waits (in real time) until every handle's timer has
