@@ -1,0 +1,134 @@
+using CsCheck;
+using Orleans.Leases.Shards;
+using static Orleans.Leases.Tests.Infrastructure.U;
+
+namespace Orleans.Leases.Tests.Shards;
+
+public sealed class ShardReaderStateTests
+{
+    private static readonly DateTimeOffset Start = DateTimeOffset.UnixEpoch;
+    private static readonly LeaseSettings Lease = new() { LeaseDuration = TimeSpan.FromSeconds(60) };
+    private static readonly ReaderId A = new("a"), B = new("b");
+
+    private static ShardState Applied(ShardState state, ShardCommand command, DateTimeOffset? now = null) =>
+        Assert.IsType<Outcome.Applied>(state.Apply(command, now ?? Start)).Next;
+
+    private static ShardState WithUpper(ulong upper) =>
+        Applied(new ShardState(), new AppendBatch(new Batch(F(0), F(upper), [], "k"), F(0)));
+
+    [Fact]
+    public void A_registered_reader_starts_at_the_shards_since_and_the_new_seqno()
+    {
+        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new SyncReader(A, F(4), []));
+
+        state = Applied(state, new RegisterReader(B, Lease, null));
+
+        Assert.Equal(F(4), state.Readers["b"].Since);
+        Assert.Equal(state.SeqNo, state.Readers["b"].SeqNoHold);
+        Assert.Empty(state.Violations());
+    }
+
+    [Fact]
+    public void Since_is_the_meet_of_the_readers_and_moves_when_the_holdout_leaves()
+    {
+        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new RegisterReader(B, Lease, null));
+        state = Applied(Applied(state, new SyncReader(A, F(7), [])), new SyncReader(B, F(3), []));
+        Assert.Equal(F(3), state.Since);
+
+        state = Applied(state, new ExpireReader(B));
+
+        Assert.Equal(F(7), state.Since);
+    }
+
+    [Fact]
+    public void A_since_regression_is_rejected()
+    {
+        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new SyncReader(A, F(5), []));
+
+        var rejected = Assert.IsType<Outcome.Rejected>(state.Apply(new SyncReader(A, F(4), []), Start));
+
+        Assert.IsType<FrontierRegressionException>(rejected.Error);
+    }
+
+    [Fact]
+    public void A_leased_snapshot_pins_the_hold_until_returned()
+    {
+        var state = Applied(WithUpper(10), new RegisterReader(A, Lease, null));
+        var outcome = Assert.IsType<Outcome.Applied>(state.Apply(new LeaseSnapshot(A, F(0), 3), Start));
+        var leased = Assert.IsType<LeasedSnapshot>(outcome.Answer);
+        state = outcome.Next;
+        for (var i = 0; i < 3; i++) state = Applied(state, new SyncReader(A, F(0), []));
+        Assert.Equal(leased.SeqNo, state.Readers["a"].SeqNoHold);
+        Assert.Equal(leased.SeqNo, state.SeqNoSince);
+
+        state = Applied(state, new SyncReader(A, F(0), [leased.LeaseId]));
+
+        Assert.Equal(state.SeqNo, state.Readers["a"].SeqNoHold);
+    }
+
+    [Fact]
+    public void A_lapsed_reader_is_refused_and_removed_by_the_next_change()
+    {
+        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new RegisterReader(B, Lease, null));
+        var later = Start + TimeSpan.FromSeconds(61);
+        state = Applied(state, new SyncReader(B, F(0), []), Start + TimeSpan.FromSeconds(30));
+
+        Assert.IsType<LeaseExpiredException>(Assert.IsType<Outcome.Rejected>(state.Apply(new SyncReader(A, F(1), []), later)).Error);
+        state = Applied(state, new SyncReader(B, F(2), []), later);
+
+        Assert.Equal(["b"], state.Readers.Keys);
+        Assert.Equal(F(2), state.Since);
+        Assert.IsType<Outcome.Unchanged>(state.Apply(new ExpireLapsedReaders(), later));
+    }
+
+    /// <summary>Random reader lifecycles against the invariants: structure holds, shard since/upper/seqno and each
+    /// reader's since and hold never go back (S1), since is the meet (S2), no hold passes an outstanding lease, and
+    /// a lease stays recorded until it is returned or its reader is gone.</summary>
+    [Fact]
+    public void Random_reader_lifecycles_keep_the_invariants()
+    {
+        var op = Gen.Select(Gen.Int[0, 6], Gen.Int[0, 2], Gen.UInt[0, 3], Gen.Int[0, 40]);
+        op.Array[1, 60].Sample(ops =>
+        {
+            var state = WithUpper(1);
+            var now = Start;
+            var model = new Dictionary<string, HashSet<ulong>>(); // reader → lease ids it holds
+            foreach (var (kind, who, step, seconds) in ops)
+            {
+                var reader = new ReaderId($"r{who}");
+                var current = state.Readers.GetValueOrDefault(reader.Value);
+                var since = current?.Since ?? F(0);
+                ShardCommand command = kind switch
+                {
+                    0 => new RegisterReader(reader, Lease, null),
+                    1 => new SyncReader(reader, F(since.Time + step), []),
+                    2 => new LeaseSnapshot(reader, since, since.Time + step),
+                    3 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
+                    4 => new ExpireReader(reader),
+                    5 => new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + step + 1), [], $"k{state.SeqNo}"), state.Upper),
+                    _ => new ExpireLapsedReaders(),
+                };
+                now += TimeSpan.FromSeconds(seconds);
+                var before = state;
+                if (state.Apply(command, now) is not Outcome.Applied applied) continue;
+                state = applied.Next;
+
+                if (command is RegisterReader) model[reader.Value] = [];
+                if (applied.Answer is LeasedSnapshot leased) model[reader.Value].Add(leased.LeaseId);
+                if (command is SyncReader sync) model[reader.Value].ExceptWith(sync.Returned);
+                foreach (var gone in model.Keys.Where(k => !state.Readers.ContainsKey(k)).ToList()) model.Remove(gone);
+
+                Assert.Empty(state.Violations());
+                Assert.True(state.SeqNo == before.SeqNo + 1 && state.Upper >= before.Upper && state.Since >= before.Since, "shard went back");
+                Assert.Equal(model.Keys.Order(), state.Readers.Keys);
+                foreach (var (id, r) in state.Readers)
+                {
+                    if (before.Readers.TryGetValue(id, out var was))
+                        Assert.True(r.Since >= was.Since && r.SeqNoHold >= was.SeqNoHold, $"reader {id} went back");
+                    Assert.Equal(model[id].Order(), r.Leases.Keys);
+                    Assert.All(r.Leases.Values, seqNo => Assert.True(r.SeqNoHold <= seqNo && state.SeqNoSince <= seqNo));
+                }
+            }
+        }, iter: 3000);
+    }
+}
