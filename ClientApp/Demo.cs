@@ -27,7 +27,54 @@ internal static class Demo
 
         var info = await shards.InspectAsync(shard);
         Console.WriteLine($"  seqno {info.SeqNo}, since {info.Since}, upper {info.Upper}, {info.Batches} batches, {info.PartBytes} part bytes");
+
+        await ReaderLifecycleAsync(shards, shard, writer, cancellation);
         return 0;
+    }
+
+    /// <summary>A reader opens, its client blocks in a snapshot for twice its lease, its holds keep moving, and the
+    /// lease ends.</summary>
+    private static async Task ReaderLifecycleAsync(ShardClient shards, ShardId shard, WriteHandle writer, CancellationToken cancellation)
+    {
+        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(3), HeartbeatInterval = TimeSpan.FromMilliseconds(750), Purpose = "demo" };
+        var reader = await shards.OpenReaderAsync(shard, settings);
+        Console.WriteLine($"Reader {reader.Reader} opened: lease {settings.LeaseDuration.TotalSeconds} s, heartbeat {settings.EffectiveHeartbeatInterval.TotalMilliseconds} ms");
+        await reader.DowngradeSinceAsync(Frontier.At(4));
+
+        const ulong asOf = 20;
+        Console.WriteLine($"  the client blocks in a snapshot as of {asOf} (upper is 8) for 6 s, twice its lease, while a writer appends:");
+        var snapshot = reader.SnapshotAsync(asOf, cancellation);
+        var upper = 8UL;
+        for (var second = 1; second <= 6; second++)
+        {
+            for (var i = 0; i < 2; i++, upper++)
+            {
+                await writer.CompareAndAppendAsync([new("tick", "t", upper, 1)], Frontier.At(upper), Frontier.At(upper + 1));
+                await Task.Delay(500, cancellation);
+            }
+            var lease = await reader.InspectAsync();
+            var now = await shards.InspectAsync(shard);
+            Console.WriteLine($"    {second} s: shard seqno {now.SeqNo}, reader seqno hold {lease.Durable!.SeqNoHold}, " +
+                              $"since {lease.Durable.Since}, {lease.Syncs} syncs, lease live: {lease.IsLive}");
+        }
+        await writer.CompareAndAppendAsync([new("done", "d", upper, 1)], Frontier.At(upper), Frontier.At(asOf + 1));
+        var leased = await snapshot;
+        var contents = await reader.ReadAsync(leased);
+        Console.WriteLine($"  the snapshot as of {asOf} arrived: lease {leased.LeaseId} on seqno {leased.SeqNo}, " +
+                          $"{contents.Sum(c => c.Diff)} records in {leased.Parts.Length} parts");
+        await reader.ReturnLeaseAsync(leased);
+
+        await reader.ExpireAsync();
+        try
+        {
+            await reader.DowngradeSinceAsync(Frontier.At(5));
+        }
+        catch (LeaseExpiredException expired)
+        {
+            Console.WriteLine($"  closed; a later call fails: {expired.Message}");
+        }
+        var after = await shards.InspectAsync(shard);
+        Console.WriteLine($"  shard: seqno {after.SeqNo}, since {after.Since}, readers {after.Readers}, seqno_since {after.SeqNoSince}");
     }
 
     private static async Task Append(WriteHandle writer, Update[] updates, ulong lower, ulong upper)

@@ -37,6 +37,10 @@ public interface IShardGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("SyncReader")]
     Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases);
 
+    /// <summary>Extends the lease only: no hold moves.</summary>
+    [AlwaysInterleave, Alias("HeartbeatReader")]
+    Task<ReaderStatus> HeartbeatReader(ReaderId reader);
+
     [AlwaysInterleave, Alias("LeaseSnapshot")]
     Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf);
 

@@ -31,6 +31,10 @@ public sealed record RegisterReader(ReaderId Reader, LeaseSettings Settings, Gra
 /// Answers a <see cref="ReaderStatus"/>.</summary>
 public sealed record SyncReader(ReaderId Reader, Frontier Since, ImmutableArray<ulong> Returned) : ShardCommand;
 
+/// <summary>Extends the reader's lease and changes none of its holds (the lease work of a client-driven design).
+/// Answers a <see cref="ReaderStatus"/>.</summary>
+public sealed record HeartbeatReader(ReaderId Reader) : ShardCommand;
+
 /// <summary>Leases the parts of a snapshot as of <paramref name="AsOf"/> to the reader (with its latest requested
 /// <paramref name="Since"/>). Answers a <see cref="LeasedSnapshot"/>, or null while upper ≤ asOf.</summary>
 public sealed record LeaseSnapshot(ReaderId Reader, Frontier Since, ulong AsOf) : ShardCommand;

@@ -12,6 +12,9 @@ internal sealed partial class ShardGrain
     public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases) =>
         Submit<ReaderStatus>(new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases));
 
+    public Task<ReaderStatus> HeartbeatReader(ReaderId reader) =>
+        Submit<ReaderStatus>(new HeartbeatReader(reader.Validated()));
+
     public Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf) =>
         Submit<LeasedSnapshot?>(new LeaseSnapshot(reader.Validated(), since, asOf));
 

@@ -33,6 +33,7 @@ public sealed record ShardState
             AppendBatch append => Append(append),
             RegisterReader register => Register(register, now),
             SyncReader sync => Sync(sync, now),
+            HeartbeatReader heartbeat => Heartbeat(heartbeat, now),
             LeaseSnapshot lease => Lease(lease, now),
             ExpireReader expire => Expire(expire),
             ExpireLapsedReaders => ExpireLapsed(now),
@@ -117,6 +118,14 @@ public sealed record ShardState
         var next = Changed(WithReaders(Readers.SetItem(reader.Value,
             current with { Since = since, SeqNoHold = hold, LastHeartbeat = now, Leases = leases })));
         return new Outcome.Applied(next, next.StatusOf(reader));
+    }
+
+    private Outcome Heartbeat(HeartbeatReader command, DateTimeOffset now)
+    {
+        var current = Readers.GetValueOrDefault(command.Reader.Value);
+        if (LiveReader(command.Reader, current?.Since ?? Frontier.Minimum, now) is { } error) return Reject(error);
+        var next = Changed(this with { Readers = Readers.SetItem(command.Reader.Value, current! with { LastHeartbeat = now }) });
+        return new Outcome.Applied(next, next.StatusOf(command.Reader));
     }
 
     private Outcome Lease(LeaseSnapshot command, DateTimeOffset now)

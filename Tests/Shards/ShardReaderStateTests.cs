@@ -106,6 +106,7 @@ public sealed class ShardReaderStateTests
                     3 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
                     4 => new ExpireReader(reader),
                     5 => new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + step + 1), [], $"k{state.SeqNo}"), state.Upper),
+                    6 when step == 0 => new HeartbeatReader(reader),
                     _ => new ExpireLapsedReaders(),
                 };
                 now += TimeSpan.FromSeconds(seconds);
