@@ -23,6 +23,12 @@ var append = new Command("append", "Append throughput and latency on one shard, 
 append.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
     AppendBench.RunAsync(cluster, parse.GetValue(writers), parse.GetValue(seconds), parse.GetValue(json), c)));
 bench.Add(append);
+var leaseSeconds = new Option<double>("--lease-seconds") { Description = "Lease duration of the busy reader.", DefaultValueFactory = _ => 2 };
+var busyReader = new Command("busy-reader", "A reader blocked in a snapshot for 5x its lease, in three lease designs side by side.")
+    { leaseSeconds, json };
+busyReader.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
+    BusyReaderBench.RunAsync(cluster, parse.GetValue(leaseSeconds), parse.GetValue(json), c)));
+bench.Add(busyReader);
 root.Add(bench);
 
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,209 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Orleans.Leases.ClientApp;
+
+/// <summary>
+/// The seed's scenario, side by side in three designs over the same shard service: a reader whose client blocks in a
+/// snapshot for 5× its lease while a writer appends and the client's progress keeps asking for since downgrades.
+/// <list type="bullet">
+/// <item><c>caller</c>: the client heartbeats and downgrades only between its own calls.</item>
+/// <item><c>heartbeat-only</c>: a background task extends the lease; downgrades still wait for the client's calls.</item>
+/// <item><c>lease-grain</c>: this service: the lease grain's timer heartbeats and downgrades.</item>
+/// </list>
+/// Each design has its own shard with a second, idle reader holding the shard's since, so the busy reader's
+/// downgrades change nothing for others (the wake policy should not wake for them).
+/// </summary>
+internal static class BusyReaderBench
+{
+    private const int AppendsPerSecond = 20;
+
+    public static async Task<int> RunAsync(Cluster cluster, double leaseSeconds, bool json, CancellationToken cancellation)
+    {
+        if (leaseSeconds is < 0.5 or > 60) throw new ArgumentException($"--lease-seconds must be 0.5–60, not {leaseSeconds}.");
+        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(leaseSeconds), Purpose = "bench busy-reader" };
+        var blocked = 5 * settings.LeaseDuration;
+        Progress(json, $"3 designs side by side: lease {leaseSeconds} s, client blocked {blocked.TotalSeconds} s, {AppendsPerSecond} appends/s each");
+
+        var designs = new (string Name, Func<IBenchReader> Create)[]
+        {
+            ("caller", () => new ClientDrivenReader(cluster.Client, settings, backgroundHeartbeat: false)),
+            ("heartbeat-only", () => new ClientDrivenReader(cluster.Client, settings, backgroundHeartbeat: true)),
+            ("lease-grain", () => new LeaseGrainReader(cluster.Shards, settings)),
+        };
+        var results = await Task.WhenAll(designs.Select(d => RunDesignAsync(cluster, d.Name, d.Create(), settings, blocked, cancellation)));
+
+        var output = results.ToDictionary(r => r.Design, r => (object)r);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new { leaseSeconds, blockedSeconds = blocked.TotalSeconds, designs = output },
+                Output.Json));
+        }
+        else
+        {
+            foreach (var r in results)
+                Console.WriteLine($"{r.Design,-15} lease lost {r.LeaseLost,-5}  max seqno lag {r.MaxSeqNoLag,4}  max since lag {r.MaxSinceLag,4}  " +
+                                  $"storage writes {r.StorageWrites,4}  wakeups {r.Wakeups,3}  wakeups/downgrade {r.WakeupsPerSinceDowngrade:0.000}");
+        }
+        return 0;
+    }
+
+    private sealed record DesignResult(string Design, bool LeaseLost, ulong MaxSeqNoLag, ulong MaxSinceLag, long StorageWrites,
+        long Wakeups, long SinceDowngrades, double WakeupsPerSinceDowngrade);
+
+    private static async Task<DesignResult> RunDesignAsync(Cluster cluster, string design, IBenchReader reader,
+        LeaseSettings settings, TimeSpan blocked, CancellationToken cancellation)
+    {
+        var shard = new ShardId($"bench-busy-{design}-{Guid.NewGuid():N}");
+        var shardGrain = cluster.Client.GetGrain<IShardGrain>(shard.Value);
+        var writer = cluster.Shards.Writer(shard);
+        await writer.CompareAndAppendAsync([new("start", "s", 0, 1)], Frontier.At(0), Frontier.At(1));
+        await using var anchor = await cluster.Shards.OpenReaderAsync(shard, settings);
+        await reader.OpenAsync(shard);
+        var writesBefore = (await shardGrain.Inspect()).Counters.StateWrites;
+
+        // The client asks for a snapshot far ahead and blocks in it.
+        const ulong farAhead = 1_000_000;
+        var snapshot = reader.SnapshotAsync(farAhead, cancellation);
+
+        ulong upper = 1, maxSeqNoLag = 0, maxSinceLag = 0;
+        var leaseLost = false;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < blocked)
+        {
+            await writer.CompareAndAppendAsync([new("tick", "t", upper, 1)], Frontier.At(upper), Frontier.At(upper + 1));
+            upper++;
+            reader.RequestSince(Frontier.At(upper - 1)); // the client's progress: it no longer needs older times
+            await Task.Delay(1000 / AppendsPerSecond, cancellation);
+
+            var status = await shardGrain.ReaderStatus(reader.Id);
+            if (status is null) { leaseLost = true; continue; }
+            var seqNo = (await shardGrain.Inspect()).SeqNo;
+            maxSeqNoLag = Math.Max(maxSeqNoLag, seqNo - status.SeqNoHold);
+            maxSinceLag = Math.Max(maxSinceLag, reader.RequestedSince.Time - status.Since.Time);
+        }
+        await writer.CompareAndAppendAsync([new("end", "e", upper, 1)], Frontier.At(upper), Frontier.At(farAhead + 1));
+        try
+        {
+            await snapshot;
+        }
+        catch (LeaseExpiredException)
+        {
+            leaseLost = true;
+        }
+        var writes = (await shardGrain.Inspect()).Counters.StateWrites - writesBefore;
+        var (wakeups, downgrades) = await reader.WakeupsAsync();
+        await reader.DisposeAsync();
+        return new DesignResult(design, leaseLost, maxSeqNoLag, maxSinceLag, writes, wakeups, downgrades,
+            downgrades == 0 ? 0 : Math.Round((double)wakeups / downgrades, 4));
+    }
+
+    private interface IBenchReader : IAsyncDisposable
+    {
+        ReaderId Id { get; }
+        Frontier RequestedSince { get; }
+        Task OpenAsync(ShardId shard);
+        void RequestSince(Frontier since);
+        Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation);
+        Task<(long Wakeups, long SinceDowngrades)> WakeupsAsync();
+    }
+
+    /// <summary>This service's reader: downgrades go to the lease grain, whose timer makes them durable.</summary>
+    private sealed class LeaseGrainReader(ShardClient shards, LeaseSettings settings) : IBenchReader
+    {
+        private ReadHandle _handle = null!;
+        private Task _downgrades = Task.CompletedTask;
+
+        public ReaderId Id => _handle.Reader;
+        public Frontier RequestedSince { get; private set; }
+
+        public async Task OpenAsync(ShardId shard) => _handle = await shards.OpenReaderAsync(shard, settings);
+
+        // Another task of the client asks while its main task is blocked; the call returns without storage I/O.
+        public void RequestSince(Frontier since)
+        {
+            RequestedSince = since;
+            _downgrades = _downgrades.ContinueWith(_ => _handle.DowngradeSinceAsync(since)).Unwrap();
+        }
+
+        public Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation) => _handle.SnapshotAsync(asOf, cancellation);
+
+        public async Task<(long, long)> WakeupsAsync()
+        {
+            await _downgrades;
+            var info = await _handle.InspectAsync();
+            return (info.Wakeups, info.SinceDowngrades);
+        }
+
+        public ValueTask DisposeAsync() => _handle.DisposeAsync();
+    }
+
+    /// <summary>The designs before the seed's change: the client's own calls carry its downgrades (and, without a
+    /// background heartbeat, its heartbeats too).</summary>
+    private sealed class ClientDrivenReader(IClusterClient client, LeaseSettings settings, bool backgroundHeartbeat) : IBenchReader
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private IShardGrain _shard = null!;
+        private Task _heartbeats = Task.CompletedTask;
+        private long _downgrades;
+
+        public ReaderId Id { get; } = ReaderId.NewId();
+        public Frontier RequestedSince { get; private set; }
+
+        public async Task OpenAsync(ShardId shard)
+        {
+            _shard = client.GetGrain<IShardGrain>(shard.Value);
+            RequestedSince = (await _shard.RegisterReader(Id, settings, null)).Since;
+            if (backgroundHeartbeat) _heartbeats = HeartbeatLoopAsync();
+        }
+
+        // Recorded only: it reaches the shard with the client's next call.
+        public void RequestSince(Frontier since)
+        {
+            RequestedSince = since;
+            _downgrades++;
+        }
+
+        public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation)
+        {
+            await _shard.SyncReader(Id, RequestedSince, []);
+            while (true)
+            {
+                if (await _shard.LeaseSnapshot(Id, RequestedSince, asOf) is { } leased) return leased;
+                using var round = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                round.CancelAfter(TimeSpan.FromSeconds(20));
+                try { await _shard.WaitForUpper(asOf, round.Token); }
+                catch (OperationCanceledException) when (!cancellation.IsCancellationRequested) { }
+            }
+        }
+
+        private async Task HeartbeatLoopAsync()
+        {
+            using var timer = new PeriodicTimer(settings.EffectiveHeartbeatInterval);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token)) await _shard.HeartbeatReader(Id);
+            }
+            catch (Exception stopped) when (stopped is OperationCanceledException or LeaseExpiredException)
+            {
+                // Closed, or the lease is gone.
+            }
+        }
+
+        public Task<(long, long)> WakeupsAsync() => Task.FromResult((0L, _downgrades));
+
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            await _heartbeats;
+            await _shard.ExpireReader(Id);
+        }
+    }
+
+    private static void Progress(bool json, string line)
+    {
+        if (json) Console.Error.WriteLine(line);
+        else Console.WriteLine(line);
+    }
+}
