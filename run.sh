@@ -16,7 +16,8 @@ for arg in "$@"; do
 done
 
 ensure_installed
-dotnet build Orleans.Leases.sln -c Release --no-restore --verbosity quiet -nologo
+echo "Building..."
+quietly dotnet build Orleans.Leases.sln -c Release --no-restore
 start_azurite .azurite
 
 SILO_PID=""

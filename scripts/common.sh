@@ -22,7 +22,19 @@ ensure_installed() {
     npm ci --no-audit --no-fund --loglevel=error
   fi
   echo "Restoring .NET packages..."
-  dotnet restore Orleans.Leases.sln --verbosity quiet
+  quietly dotnet restore Orleans.Leases.sln
+}
+
+# quietly CMD...: runs CMD, showing its output only if it fails.
+quietly() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
 }
 
 # start_azurite MODE: MODE is "memory" (tests) or a data folder. Reuses an Azurite already listening.
