@@ -8,19 +8,23 @@ ensure_installed
 start_azurite memory
 trap 'stop_started' EXIT
 
-mkdir -p TestResults
+rm -rf TestResults
 set +e
-dotnet test Tests/Tests.csproj -c Release --no-restore --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee TestResults/test.log
-status=${PIPESTATUS[0]}
+dotnet test Tests/Tests.csproj -c Release --no-restore --nologo \
+  --logger "console;verbosity=normal" --logger "trx;LogFileName=results.trx" --results-directory TestResults "$@"
+status=$?
 set -e
 
-summary=$(grep -Eo 'Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' TestResults/test.log | tail -1)
-if [ -z "$summary" ]; then
+# The closing line, from the run's own record, so a run that executed no test is visible.
+counters=$(grep -o '<Counters [^>]*>' TestResults/results.trx 2>/dev/null || true)
+count() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+if [ -z "$counters" ]; then
   echo "0 passed, 0 failed (no test ran: see the build output above)"
   exit 1
 fi
-failed=$(echo "$summary" | grep -Eo 'Failed: +[0-9]+' | grep -Eo '[0-9]+')
-passed=$(echo "$summary" | grep -Eo 'Passed: +[0-9]+' | grep -Eo '[0-9]+')
-skipped=$(echo "$summary" | grep -Eo 'Skipped: +[0-9]+' | grep -Eo '[0-9]+')
+passed=$(count passed)
+failed=$(( $(count failed) + $(count error) + $(count timeout) + $(count aborted) ))
+skipped=$(( $(count notExecuted) ))
 echo "$passed passed, $failed failed, $skipped skipped"
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then exit 1; fi
 exit "$status"
