@@ -1,4 +1,3 @@
-using Azure;
 using Azure.Storage.Blobs;
 using Orleans.Leases.Hosting;
 
@@ -10,18 +9,32 @@ internal static class StorageCheck
     /// letting the first grain call find out.</summary>
     public static async Task<string?> FindProblemAsync(ShardServiceOptions options)
     {
+        BlobServiceClient blobs;
         try
         {
-            var blobs = ShardStorage.CreateBlobServiceClient(options.StorageConnectionString);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            blobs = ShardStorage.CreateBlobServiceClient(options.StorageConnectionString, quickRetries: true);
+        }
+        catch (Exception malformed) when (malformed is FormatException or ArgumentException or InvalidOperationException)
+        {
+            return $"the connection string is malformed: {malformed.Message}";
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
             foreach (var container in new[] { options.StateContainer, options.PartsContainer })
                 await blobs.GetBlobContainerClient(container).CreateIfNotExistsAsync(cancellationToken: timeout.Token);
             return null;
         }
-        catch (Exception error) when (error is RequestFailedException or AggregateException or OperationCanceledException
-                                          or FormatException or ArgumentException or InvalidOperationException)
+        catch (OperationCanceledException)
         {
-            return error.Message.Split('\n')[0].Trim();
+            return $"no answer from {blobs.Uri} within 15 s";
+        }
+        catch (Exception error)
+        {
+            // Any failure here means the silo cannot work; report the innermost reason.
+            var innermost = error is AggregateException many ? many.Flatten().InnerExceptions[0].GetBaseException() : error.GetBaseException();
+            return $"{blobs.Uri}: {innermost.Message.Split('\n')[0].Trim()}";
         }
     }
 }

@@ -16,8 +16,16 @@ public static class ShardStorage
 
     /// <summary>A blob client for <paramref name="connectionString"/>. Pinned to a service version that both Azure
     /// and Azurite 3.37 accept.</summary>
-    public static BlobServiceClient CreateBlobServiceClient(string connectionString) =>
-        new(connectionString, new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06));
+    public static BlobServiceClient CreateBlobServiceClient(string connectionString, bool quickRetries = false)
+    {
+        var options = new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06);
+        if (quickRetries)
+        {
+            options.Retry.MaxRetries = 1;
+            options.Retry.Delay = TimeSpan.FromMilliseconds(200);
+        }
+        return new BlobServiceClient(connectionString, options);
+    }
 
     /// <summary>Hosts the shard service in this silo: shard state as ETag-guarded JSON blobs, parts as blobs.</summary>
     public static ISiloBuilder AddShardService(this ISiloBuilder silo, Action<ShardServiceOptions>? configure = null)

@@ -175,6 +175,22 @@ public sealed class ReaderLeaseTests(LeaseClusterFixture fixture)
         Assert.Equal(F(100), (await Shards.InspectAsync(shard)).Since);
     }
 
+    [Fact]
+    public async Task Heartbeats_of_many_readers_share_the_shards_writes()
+    {
+        var (shard, _) = await ShardUpTo("many", 10);
+        var readers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Open(shard)));
+        var before = (await Shards.InspectAsync(shard)).Counters;
+
+        await fixture.HeartbeatAsync(readers);
+
+        var after = (await Shards.InspectAsync(shard)).Counters;
+        Assert.Equal(20, after.Commands - before.Commands);
+        Assert.True(after.StateWrites - before.StateWrites < 20,
+            $"{after.StateWrites - before.StateWrites} writes for 20 syncs: no group commit");
+        foreach (var reader in readers) await reader.DisposeAsync();
+    }
+
     [Theory]
     [InlineData(0, null)]
     [InlineData(-1, null)]

@@ -187,4 +187,19 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         Assert.Equal(0UL, (await _shards.InspectAsync(shard)).SeqNo);
         Assert.Empty(await fixture.PartBlobsAsync(shard));
     }
+
+    [Fact]
+    public async Task Snapshot_below_the_shards_since_is_refused()
+    {
+        var shard = ClusterFixture.NewShard("below-since");
+        await _shards.Writer(shard).CompareAndAppendAsync([At(0, "a")], F(0), F(10));
+        await using var reader = await _shards.OpenReaderAsync(shard);
+        await reader.DowngradeSinceAsync(F(5)); // the only reader: the shard's since follows at once
+        await Eventually.Async(() => _shards.InspectAsync(shard), i => i.Since == F(5), "since did not move");
+
+        var error = await Assert.ThrowsAsync<AsOfBeforeSinceException>(() => _shards.SnapshotAsync(shard, 4));
+
+        Assert.Equal(F(5), error.Since);
+        Assert.Single(await _shards.ReadAsync(await _shards.SnapshotAsync(shard, 5)));
+    }
 }
