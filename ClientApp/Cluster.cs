@@ -31,7 +31,16 @@ internal sealed class Cluster : IAsyncDisposable
             DisableDefaults = true,
         });
         builder.Configuration.AddConfiguration(Configuration);
-        builder.UseOrleansClient(client => client.UseLocalhostClustering(gatewayPort));
+        var attempts = 0;
+        builder.UseOrleansClient(client => client
+            .UseLocalhostClustering(gatewayPort)
+            // A few quick retries (a silo that is still starting), then a clear error rather than a long wait.
+            .UseConnectionRetryFilter(async (_, token) =>
+            {
+                if (++attempts > 5) return false;
+                await Task.Delay(TimeSpan.FromSeconds(1), token);
+                return true;
+            }));
         var host = builder.Build();
         try
         {

@@ -16,14 +16,17 @@ inspect.SetAction((parse, cancellation) => Run(cancellation, (cluster, _) =>
 root.Add(inspect);
 
 var bench = new Command("bench", "Benchmarks against a running silo and its storage.");
-var writers = new Option<int>("--writers") { Description = "Concurrent writers on one shard.", DefaultValueFactory = _ => 32 };
-var seconds = new Option<int>("--seconds") { Description = "Seconds each measurement runs.", DefaultValueFactory = _ => 10 };
+var writers = new Option<int>("--writers") { Description = "Concurrent writers on one shard (1–1024).", DefaultValueFactory = _ => 32 };
+writers.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 1024) r.AddError("--writers must be 1–1024."); });
+var seconds = new Option<int>("--seconds") { Description = "Seconds each measurement runs (1–3600).", DefaultValueFactory = _ => 10 };
+seconds.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 3600) r.AddError("--seconds must be 1–3600."); });
 var append = new Command("append", "Append throughput and latency on one shard, beside the storage ceilings of the same run.")
     { writers, seconds, json };
 append.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
     AppendBench.RunAsync(cluster, parse.GetValue(writers), parse.GetValue(seconds), parse.GetValue(json), c)));
 bench.Add(append);
-var leaseSeconds = new Option<double>("--lease-seconds") { Description = "Lease duration of the busy reader.", DefaultValueFactory = _ => 2 };
+var leaseSeconds = new Option<double>("--lease-seconds") { Description = "Lease duration of the busy reader (0.5–60).", DefaultValueFactory = _ => 2 };
+leaseSeconds.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 0.5 or > 60) r.AddError("--lease-seconds must be 0.5–60."); });
 var busyReader = new Command("busy-reader", "A reader blocked in a snapshot for 5x its lease, in three lease designs side by side.")
     { leaseSeconds, json };
 busyReader.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
