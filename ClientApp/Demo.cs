@@ -19,9 +19,8 @@ internal static class Demo
 
         foreach (var asOf in new ulong[] { 0, 2, 4, 7 })
         {
-            var snapshot = await shards.SnapshotAsync(shard, asOf, cancellation);
-            var contents = await shards.ReadAsync(snapshot);
-            Console.WriteLine($"  as of {asOf} (state seqno {snapshot.SeqNo}, {snapshot.Parts.Length} parts): " +
+            var contents = await shards.ReadAsync(shard, asOf, cancellation);
+            Console.WriteLine($"  as of {asOf}: " +
                               string.Join(", ", contents.Select(c => $"{c.Key}={c.Value} x{c.Diff}")));
         }
 

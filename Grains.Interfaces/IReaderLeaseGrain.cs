@@ -13,9 +13,9 @@ public interface IReaderLeaseGrain : IGrainWithStringKey
     /// <summary>Registers the reader at the shard: its since starts at the shard's since, its seqno hold at the
     /// shard's seqno.</summary>
     /// <para>The lease grain heartbeats only while <paramref name="client"/> answers its pings, so the holds of a
-    /// reader whose client died are freed after the lease duration. Null: heartbeat unconditionally.</para>
+    /// reader whose client died are freed after the lease duration.</para>
     [Alias("Open")]
-    Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient? client);
+    Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient client);
 
     /// <summary>Asks to move the reader's since hold forward. No storage I/O: the task makes it durable.</summary>
     [Alias("DowngradeSince")]

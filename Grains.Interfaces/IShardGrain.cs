@@ -15,11 +15,6 @@ public interface IShardGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("CompareAndAppend")]
     Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper);
 
-    /// <summary>The parts to read for an exact snapshot as of <paramref name="asOf"/>; requires since ≤ asOf &lt; upper.
-    /// Answers null while upper ≤ asOf: wait with <see cref="WaitForUpper"/>.</summary>
-    [AlwaysInterleave, Alias("Snapshot")]
-    Task<ShardSnapshot?> Snapshot(ulong asOf);
-
     /// <summary>Returns once upper &gt; <paramref name="asOf"/>, or when <paramref name="cancellation"/> fires;
     /// answers the current upper either way.</summary>
     [AlwaysInterleave, Alias("WaitForUpper")]
@@ -29,6 +24,23 @@ public interface IShardGrain : IGrainWithStringKey
     Task<ShardInfo> Inspect();
 
     // Leased readers: called by each reader's IReaderLeaseGrain.
+
+    // Maintenance: called by the shard's ICompactorGrain.
+
+    [AlwaysInterleave, Alias("MaintenancePlan")]
+    Task<MaintenancePlan> MaintenancePlan();
+
+    /// <summary>Swaps <paramref name="replaced"/> for one batch of <paramref name="parts"/> if the run is unchanged;
+    /// answers whether it did.</summary>
+    [AlwaysInterleave, Alias("CompactBatches")]
+    Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts);
+
+    [AlwaysInterleave, Alias("ForgetDeletedParts")]
+    Task<int> ForgetDeletedParts(ImmutableArray<string> names);
+
+    /// <summary>Every part name the state refers to, live or retired.</summary>
+    [AlwaysInterleave, Alias("ReferencedParts")]
+    Task<ImmutableHashSet<string>> ReferencedParts();
 
     [AlwaysInterleave, Alias("RegisterReader")]
     Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client);
@@ -50,6 +62,15 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>The reader's durable holds, or null when the shard holds no such reader.</summary>
     [AlwaysInterleave, Alias("ReaderStatus")]
     Task<ReaderStatus?> ReaderStatus(ReaderId reader);
+}
+
+/// <summary>Compacts one shard's batches and deletes its garbage, off the shard grain's turn. Keyed by shard id;
+/// one run at a time per shard.</summary>
+[Alias("Leases.ICompactorGrain")]
+public interface ICompactorGrain : IGrainWithStringKey
+{
+    [ResponseTimeout("00:10:00"), Alias("Run")]
+    Task<MaintenanceReport> Run(bool scanOrphans);
 }
 
 /// <summary>

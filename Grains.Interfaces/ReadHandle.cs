@@ -44,8 +44,16 @@ public sealed class ReadHandle : IAsyncDisposable
         var id = reader ?? ReaderId.NewId();
         var pinged = new Pinged();
         var client = grains.CreateObjectReference<IReaderClient>(pinged);
-        var opened = await grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id)).Open(settings, client);
-        return new ReadHandle(grains, shard, id, opened, pinged, client);
+        try
+        {
+            var opened = await grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id)).Open(settings, client);
+            return new ReadHandle(grains, shard, id, opened, pinged, client);
+        }
+        catch
+        {
+            grains.DeleteObjectReference<IReaderClient>(client);
+            throw;
+        }
     }
 
     /// <summary>Lets the shard compact up to <paramref name="since"/>: reads as of earlier times are no longer needed.
@@ -95,7 +103,11 @@ public sealed class ReadHandle : IAsyncDisposable
         {
             // Ended already (lapsed, or expired explicitly): nothing is held.
         }
-        _grains.DeleteObjectReference<IReaderClient>(_client);
+        finally
+        {
+            // Unanswered pings end the lease within its duration even if the expiry above failed.
+            _grains.DeleteObjectReference<IReaderClient>(_client);
+        }
     }
 
     private sealed class Pinged : IReaderClient

@@ -8,6 +8,9 @@ public sealed record LeaseSettings
 {
     public static readonly TimeSpan MaxLeaseDuration = TimeSpan.FromDays(1);
 
+    /// <summary>Below this a reader would cost its shard a write every few milliseconds.</summary>
+    public static readonly TimeSpan MinHeartbeatInterval = TimeSpan.FromMilliseconds(10);
+
     /// <summary>How long the reader's holds survive without a heartbeat. Default 60 s.</summary>
     [Id(0)] public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -25,9 +28,9 @@ public sealed record LeaseSettings
     {
         if (LeaseDuration <= TimeSpan.Zero || LeaseDuration > MaxLeaseDuration)
             throw new InvalidLeaseSettingsException($"Lease duration {LeaseDuration} must be above zero and at most {MaxLeaseDuration}.");
-        if (EffectiveHeartbeatInterval <= TimeSpan.Zero || EffectiveHeartbeatInterval >= LeaseDuration)
+        if (EffectiveHeartbeatInterval < MinHeartbeatInterval || EffectiveHeartbeatInterval >= LeaseDuration)
             throw new InvalidLeaseSettingsException(
-                $"Heartbeat interval {EffectiveHeartbeatInterval} must be above zero and below the lease duration {LeaseDuration}.");
+                $"Heartbeat interval {EffectiveHeartbeatInterval} must be at least {MinHeartbeatInterval} and below the lease duration {LeaseDuration}.");
         if (Purpose is null || Purpose.Length > 256)
             throw new InvalidLeaseSettingsException("The purpose must be a string of at most 256 characters.");
         return this;

@@ -18,23 +18,16 @@ public sealed class ShardClient(IGrainFactory grains)
     public Task<ShardInfo> InspectAsync(ShardId shard) => Shard(shard).Inspect();
 
     /// <summary>
-    /// The parts of an exact snapshot as of <paramref name="asOf"/>, waiting while the shard's upper is ≤ asOf for as
-    /// long as <paramref name="cancellation"/> allows. Not leased: a compaction may retire these parts; readers that
-    /// must not lose them use a leased reader.
+    /// The exact contents of <paramref name="shard"/> as of <paramref name="asOf"/> (≥ the shard's since), read under
+    /// a short-lived lease so that no part is collected while it is read. Waits while the shard's upper is ≤ asOf, for
+    /// as long as <paramref name="cancellation"/> allows.
     /// </summary>
-    public async Task<ShardSnapshot> SnapshotAsync(ShardId shard, ulong asOf, CancellationToken cancellation = default)
+    public async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(ShardId shard, ulong asOf,
+        CancellationToken cancellation = default)
     {
-        var grain = Shard(shard);
-        while (true)
-        {
-            if (await grain.Snapshot(asOf) is { } snapshot) return snapshot;
-            await WaitForUpperAsync(grain, asOf, cancellation);
-        }
+        await using var reader = await OpenReaderAsync(shard, new LeaseSettings { Purpose = "ShardClient.ReadAsync" });
+        return await reader.ReadAsync(await reader.SnapshotAsync(asOf, cancellation));
     }
-
-    /// <summary>Fetches the parts of <paramref name="snapshot"/> and consolidates them as of its time.</summary>
-    public Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(ShardSnapshot snapshot) =>
-        ReadPartsAsync(grains, snapshot.Parts, snapshot.AsOf);
 
     internal static async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadPartsAsync(
         IGrainFactory grains, IEnumerable<PartRef> parts, ulong asOf)
@@ -44,7 +37,7 @@ public sealed class ShardClient(IGrainFactory grains)
         return Consolidation.AsOf(updates.SelectMany(u => u), asOf);
     }
 
-    internal IShardGrain Shard(ShardId shard) => grains.GetGrain<IShardGrain>(shard.Value);
+    private IShardGrain Shard(ShardId shard) => grains.GetGrain<IShardGrain>(shard.Value);
 
     /// <summary>One bounded round of waiting for upper to pass <paramref name="asOf"/>.</summary>
     internal static async Task WaitForUpperAsync(IShardGrain grain, ulong asOf, CancellationToken cancellation)

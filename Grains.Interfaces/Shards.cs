@@ -52,7 +52,13 @@ public sealed record ShardInfo(
     [property: Id(5)] long PartBytes,
     [property: Id(6)] int Readers,
     [property: Id(7)] ShardCounters Counters,
-    [property: Id(8)] ulong SeqNoSince);
+    [property: Id(8)] ulong SeqNoSince,
+    [property: Id(9)] int RetiredParts,
+    [property: Id(10)] long RetiredBytes)
+{
+    /// <summary>State versions kept for readers: seqno − seqno_since.</summary>
+    public ulong RetainedSeqNos => SeqNo - SeqNoSince;
+}
 
 /// <summary>Work done by the current activation: <see cref="StateWrites"/> / <see cref="Commands"/> is the group
 /// commit ratio.</summary>
@@ -61,3 +67,18 @@ public sealed record ShardCounters(
     [property: Id(0)] long Commands,
     [property: Id(1)] long StateWrites,
     [property: Id(2)] long CasConflicts);
+
+/// <summary>What a shard's maintenance should do now: the run of batches to merge (empty: none), the since to
+/// advance their times to, and the retired parts no hold protects.</summary>
+[GenerateSerializer, Immutable, Alias("Leases.MaintenancePlan")]
+public sealed record MaintenancePlan(
+    [property: Id(0)] ImmutableArray<Batch> CompactRun,
+    [property: Id(1)] Frontier Since,
+    [property: Id(2)] ImmutableArray<PartRef> Garbage);
+
+/// <summary>What one maintenance run did.</summary>
+[GenerateSerializer, Immutable, Alias("Leases.MaintenanceReport")]
+public sealed record MaintenanceReport(
+    [property: Id(0)] int Compactions,
+    [property: Id(1)] int PartsDeleted,
+    [property: Id(2)] int OrphansDeleted);

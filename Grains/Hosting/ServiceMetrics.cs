@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Orleans.Leases.Shards;
 
 namespace Orleans.Leases.Hosting;
 
@@ -20,6 +21,17 @@ public sealed class ServiceMetrics
         SinceDowngrades = meter.CreateCounter<long>("leases.reader.since_downgrades", description: "Since downgrades asked by clients");
         Expiries = meter.CreateCounter<long>("leases.reader.expiries", description: "Reader leases ended, by cause");
         LiveLeases = meter.CreateUpDownCounter<long>("leases.reader.live", description: "Live reader leases held by lease grains");
+        LiveBytes = meter.CreateUpDownCounter<long>("leases.shard.live_bytes", "By", "Bytes of the parts shards' batches name");
+        RetiredBytes = meter.CreateUpDownCounter<long>("leases.shard.retired_bytes", "By", "Bytes of retired parts not yet deleted");
+        RetainedSeqNos = meter.CreateUpDownCounter<long>("leases.shard.retained_seqnos", description: "Sum over shards of seqno − seqno_since");
+    }
+
+    /// <summary>Moves the shard gauges by the difference between two committed states of one shard.</summary>
+    public void StateChanged(ShardState before, ShardState after)
+    {
+        LiveBytes.Add(after.LiveBytes - before.LiveBytes);
+        RetiredBytes.Add(after.RetiredBytes - before.RetiredBytes);
+        RetainedSeqNos.Add((long)(after.SeqNo - after.SeqNoSince) - (long)(before.SeqNo - before.SeqNoSince));
     }
 
     public Counter<long> Commands { get; }
@@ -32,4 +44,7 @@ public sealed class ServiceMetrics
     public Counter<long> SinceDowngrades { get; }
     public Counter<long> Expiries { get; }
     public UpDownCounter<long> LiveLeases { get; }
+    public UpDownCounter<long> LiveBytes { get; }
+    public UpDownCounter<long> RetiredBytes { get; }
+    public UpDownCounter<long> RetainedSeqNos { get; }
 }

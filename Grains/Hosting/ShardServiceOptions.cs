@@ -24,4 +24,13 @@ public sealed class ShardServiceOptions
     /// <summary>How often a shard expires lapsed readers when nothing else changes it, and wakes the lease grains of
     /// readers whose heartbeat is overdue (their silo may have died).</summary>
     public TimeSpan ReaderSweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Compaction merges this many adjacent batches of one size level (see <c>CompactionPolicy</c>).</summary>
+    public int CompactionFanout { get; set; } = 4;
+
+    /// <summary>How often a shard lists its part blobs to delete orphans (parts of appends that never landed).</summary>
+    public TimeSpan OrphanScanInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>An unreferenced part younger than this may belong to an append still in flight; it is left alone.</summary>
+    public TimeSpan OrphanMinAge { get; set; } = TimeSpan.FromHours(1);
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using Microsoft.Extensions.Options;
 using Orleans.Leases.Hosting;
 
@@ -36,6 +37,13 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
     {
         var deleted = await _container.GetBlobClient(part.Name).DeleteIfExistsAsync();
         if (deleted.Value) metrics.PartsDeleted.Add(1);
+    }
+
+    /// <summary>The shard's part blobs with their creation times.</summary>
+    public async IAsyncEnumerable<(PartRef Part, DateTimeOffset Created)> ListAsync(ShardId shard)
+    {
+        await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
+            yield return (new PartRef(blob.Name, blob.Properties.ContentLength ?? 0, 0), blob.Properties.CreatedOn ?? DateTimeOffset.MinValue);
     }
 
     public async Task<bool> ExistsAsync(PartRef part) => (await _container.GetBlobClient(part.Name).ExistsAsync()).Value;

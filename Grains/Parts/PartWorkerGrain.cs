@@ -35,16 +35,13 @@ internal sealed partial class PartWorkerGrain(
         {
             result = await GrainFactory.GetGrain<IShardGrain>(shard.Value).CompareAndAppend(batch, expectedUpper);
         }
-        catch (ShardStorageException)
+        catch (InvalidInputException)
         {
-            // In doubt: the batch may be in the state now, so its part must stay. A retry with the same key resolves it.
+            await DeleteAll(written); // refused: the state will never name it
             throw;
         }
-        catch
-        {
-            await DeleteAll(written);
-            throw;
-        }
+        // Any other failure (storage in doubt, timeout, silo lost) may still end with the batch applied, so its part
+        // stays; a retry with the same key answers, and the orphan scan deletes it if it never landed.
         if (result.Outcome != AppendOutcome.Applied) await DeleteAll(written);
         return result;
     }

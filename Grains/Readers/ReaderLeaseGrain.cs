@@ -50,13 +50,14 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return Task.CompletedTask;
     }
 
-    public async Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient? client)
+    public async Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient client)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        settings = settings.Validated();
+        settings = (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated();
+        // Without a client to ping, a lease would outlive its reader.
+        if (client is null) throw new InvalidInputException("A reader needs its client observer (use ReadHandle.OpenAsync).");
         if (_lease == LeaseState.Live) return _durable!;
         ThrowIfEnded();
-        var durable = await _shard.RegisterReader(_reader, settings, client?.GetGrainId());
+        var durable = await _shard.RegisterReader(_reader, settings, client.GetGrainId());
         GoLive(durable);
         return durable;
     }
@@ -80,6 +81,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         ThrowIfNotLive();
         if (!_requestedSince.Contains(asOf)) throw new AsOfBeforeSinceException(asOf, _requestedSince);
         var leased = await CallShard(() => _shard.LeaseSnapshot(_reader, _requestedSince, asOf));
+        ThrowIfNotLive(); // the task may have found the lease gone while this call awaited
         if (leased is not null) _outstanding[leased.LeaseId] = leased.SeqNo;
         return leased;
     }

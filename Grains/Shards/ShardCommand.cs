@@ -9,6 +9,14 @@ public abstract record ShardCommand;
 /// Answers an <see cref="AppendResult"/>.</summary>
 public sealed record AppendBatch(Batch Batch, Frontier ExpectedUpper) : ShardCommand;
 
+/// <summary>Replaces the run <paramref name="Replaced"/> (if it is still in the state, unchanged) by one batch made of
+/// <paramref name="Parts"/>; the replaced parts are retired at the new seqno. Answers whether it was applied.</summary>
+public sealed record CompactBatches(ImmutableArray<Batch> Replaced, ImmutableArray<PartRef> Parts) : ShardCommand;
+
+/// <summary>Forgets retired parts whose blobs the collector deleted; only parts retired below seqno_since.
+/// Answers how many were forgotten.</summary>
+public sealed record ForgetDeletedParts(ImmutableArray<string> Names) : ShardCommand;
+
 /// <summary>The answer of <see cref="ShardState.Apply"/>: applied, no change, or rejected.</summary>
 public abstract record Outcome
 {

@@ -7,7 +7,8 @@ namespace Orleans.Leases.Shards;
 internal sealed partial class ShardGrain
 {
     public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client) =>
-        Submit<ReaderStatus>(new RegisterReader(reader.Validated(), settings.Validated(), client));
+        Submit<ReaderStatus>(new RegisterReader(reader.Validated(),
+            (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated(), client));
 
     public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases) =>
         Submit<ReaderStatus>(new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases));
@@ -24,7 +25,7 @@ internal sealed partial class ShardGrain
             metrics.Expiries.Add(1, new KeyValuePair<string, object?>("cause", "closed"));
     }
 
-    public Task<ReaderStatus?> ReaderStatus(ReaderId reader) => Task.FromResult(state.State.StatusOf(reader.Validated()));
+    public Task<ReaderStatus?> ReaderStatus(ReaderId reader) => Task.FromResult(_committed.StatusOf(reader.Validated()));
 
     private void StartReaderSweep()
     {
@@ -36,7 +37,7 @@ internal sealed partial class ShardGrain
             Interleave = true,  // beside appends and syncs; the writer loop orders the change
             KeepAlive = false,  // an idle shard may go; its readers' syncs bring it back
         });
-        WakeLeaseGrains(state.State.Readers.Keys);
+        WakeLeaseGrains(_committed.Readers.Keys);
     }
 
     /// <summary>Ends lapsed leases when no other change would, and wakes the lease grains whose heartbeat is overdue:
@@ -44,13 +45,21 @@ internal sealed partial class ShardGrain
     private async Task SweepReaders(CancellationToken cancellation)
     {
         var now = time.GetUtcNow();
-        var readers = state.State.Readers;
+        var readers = _committed.Readers;
         if (readers.Values.Any(r => r.IsLapsed(now)))
         {
-            var expired = await Submit<int>(new ExpireLapsedReaders());
-            metrics.Expiries.Add(expired, new KeyValuePair<string, object?>("cause", "lapsed"));
-            LogLapsed(logger, Id.Value, expired);
+            try
+            {
+                var expired = await Submit<int>(new ExpireLapsedReaders());
+                metrics.Expiries.Add(expired, new KeyValuePair<string, object?>("cause", "lapsed"));
+                LogLapsed(logger, Id.Value, expired);
+            }
+            catch (ShardStorageException)
+            {
+                // Logged by the writer loop; the next sweep tries again, and the wakes below must still go out.
+            }
         }
+        MaybeStartMaintenance();
         WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && now - r.Value.LastHeartbeat > 2 * r.Value.HeartbeatInterval)
             .Select(r => r.Key));
     }

@@ -18,8 +18,11 @@ internal sealed partial class ShardGrain
     /// write instead of bouncing back as mismatches.</summary>
     private List<PendingCommand> _parked = [];
 
-    /// <summary>Set when the persisted state may differ from <c>state.State</c> (a lost race or a write in doubt);
-    /// the next cycle reads it back before applying anything.</summary>
+    /// <summary>The last state known durable. Every read is served from it, never from a write still in flight.</summary>
+    private ShardState _committed = new();
+
+    /// <summary>Set when the persisted state may differ from <see cref="_committed"/> (a lost race or a write in
+    /// doubt); the next cycle reads it back before applying anything.</summary>
     private bool _mustReload;
 
     private long _commands, _stateWrites, _casConflicts;
@@ -43,6 +46,7 @@ internal sealed partial class ShardGrain
         _parked = [];
         if (batch.Count == 0) return;
 
+        Outcome[] outcomes;
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -50,21 +54,11 @@ internal sealed partial class ShardGrain
                 if (_mustReload)
                 {
                     await state.ReadStateAsync();
+                    Commit(state.State);
                     _mustReload = false;
                 }
-                var outcomes = await ApplyAndWrite(batch);
-                var now = time.GetUtcNow();
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    if (IsAheadOfUpper(outcomes[i], batch[i]) && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
-                    {
-                        _parked.Add(batch[i]);
-                        _ = WakeWriterAfter(wait);
-                    }
-                    else batch[i].Complete(outcomes[i]);
-                }
-                ReleaseUpperWaiters();
-                return;
+                outcomes = await ApplyAndWrite(batch);
+                break;
             }
             catch (InconsistentStateException) when (attempt < MaxAttempts)
             {
@@ -85,36 +79,47 @@ internal sealed partial class ShardGrain
                 return;
             }
         }
+
+        var now = time.GetUtcNow();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (IsAheadOfUpper(outcomes[i], batch[i]) && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
+            {
+                _parked.Add(batch[i]);
+                _ = WakeWriterAfter(wait);
+            }
+            else batch[i].Complete(outcomes[i]);
+        }
+        ReleaseUpperWaiters();
+        MaybeStartMaintenance();
     }
 
-    /// <summary>Applies <paramref name="batch"/> in order to the current state and writes the result once, if
+    /// <summary>Applies <paramref name="batch"/> in order to the committed state and writes the result once, if
     /// anything changed.</summary>
     private async Task<Outcome[]> ApplyAndWrite(List<PendingCommand> batch)
     {
         var now = time.GetUtcNow();
-        var current = state.State;
-        var next = current;
+        var next = _committed;
         var outcomes = new Outcome[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             outcomes[i] = next.Apply(batch[i].Command, now);
             if (outcomes[i] is Outcome.Applied applied) next = applied.Next;
         }
-        if (ReferenceEquals(next, current)) return outcomes;
+        if (ReferenceEquals(next, _committed)) return outcomes;
 
         state.State = next;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            state.State = current;
-            throw;
-        }
+        await state.WriteStateAsync();
+        Commit(next);
         _stateWrites++;
         metrics.StateWrites.Add(1);
         return outcomes;
+    }
+
+    private void Commit(ShardState durable)
+    {
+        metrics.StateChanged(_committed, durable);
+        _committed = durable;
     }
 
     private static bool IsAheadOfUpper(Outcome outcome, PendingCommand pending) =>
@@ -144,9 +149,9 @@ internal sealed partial class ShardGrain
         {
             switch (outcome)
             {
-                case Outcome.Applied applied: Answer.SetResult(applied.Answer); break;
-                case Outcome.Unchanged unchanged: Answer.SetResult(unchanged.Answer); break;
-                case Outcome.Rejected rejected: Answer.SetException(rejected.Error); break;
+                case Outcome.Applied applied: Answer.TrySetResult(applied.Answer); break;
+                case Outcome.Unchanged unchanged: Answer.TrySetResult(unchanged.Answer); break;
+                case Outcome.Rejected rejected: Answer.TrySetException(rejected.Error); break;
             }
         }
     }

@@ -20,9 +20,16 @@ internal sealed partial class ShardGrain(
 
     private ShardId Id => new(this.GetPrimaryKeyString());
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Commit(new ShardState()); // this activation no longer reports the shard's bytes
+        return Task.CompletedTask;
+    }
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ = Id; // a malformed key fails the activation with InvalidShardIdException
+        Commit(state.State);
         _writer = new BatchWorkerFromDelegate(WriteCycle);
         StartReaderSweep();
         return Task.CompletedTask;
@@ -31,11 +38,9 @@ internal sealed partial class ShardGrain(
     public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper) =>
         Submit<AppendResult>(new AppendBatch(batch, expectedUpper));
 
-    public Task<ShardSnapshot?> Snapshot(ulong asOf) => Task.FromResult(state.State.Snapshot(asOf));
-
     public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)
     {
-        if (!state.State.Upper.Contains(asOf)) return state.State.Upper;
+        if (!_committed.Upper.Contains(asOf)) return _committed.Upper;
         var waiter = new UpperWaiter(asOf);
         _upperWaiters.Add(waiter);
         try
@@ -46,22 +51,23 @@ internal sealed partial class ShardGrain(
         {
             _upperWaiters.Remove(waiter);
         }
-        return state.State.Upper;
+        return _committed.Upper;
     }
 
     public Task<ShardInfo> Inspect()
     {
-        var s = state.State;
+        var s = _committed;
         var parts = s.Batches.SelectMany(b => b.Parts).ToList();
         return Task.FromResult(new ShardInfo(s.SeqNo, s.Since, s.Upper, s.Batches.Count, parts.Count,
-            parts.Sum(p => p.Bytes), s.Readers.Count, new ShardCounters(_commands, _stateWrites, _casConflicts), s.SeqNoSince));
+            parts.Sum(p => p.Bytes), s.Readers.Count, new ShardCounters(_commands, _stateWrites, _casConflicts), s.SeqNoSince,
+            s.Retired.Count, s.RetiredBytes));
     }
 
     /// <summary>Wakes the snapshots waiting for upper to pass their as-of.</summary>
     private void ReleaseUpperWaiters()
     {
         foreach (var waiter in _upperWaiters)
-            if (!state.State.Upper.Contains(waiter.AsOf)) waiter.Reached.TrySetResult();
+            if (!_committed.Upper.Contains(waiter.AsOf)) waiter.Reached.TrySetResult();
     }
 
     private sealed record UpperWaiter(ulong AsOf)

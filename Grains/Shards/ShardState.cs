@@ -6,7 +6,7 @@ namespace Orleans.Leases.Shards;
 /// The persisted state of one shard, and its transitions. Pure: no I/O, no clock (time comes in as
 /// <c>now</c>), no Orleans, so it can be applied to a copy, re-applied after a conflict and tested alone.
 /// </summary>
-public sealed record ShardState
+public sealed partial record ShardState
 {
     /// <summary>The version of this state; every applied change adds one.</summary>
     public ulong SeqNo { get; init; }
@@ -23,6 +23,9 @@ public sealed record ShardState
     /// <summary>Leased readers by id. With readers present, Since == the meet (minimum) of their sinces.</summary>
     public ImmutableSortedDictionary<string, ReaderState> Readers { get; init; } = ImmutableSortedDictionary<string, ReaderState>.Empty;
 
+    /// <summary>Parts no batch names any more, each with the seqno that retired it; deleted once SeqNoSince passes it.</summary>
+    public ImmutableList<RetiredPart> Retired { get; init; } = [];
+
     /// <summary>min(SeqNo, every reader's seqno hold): a part retired at a seqno below it may be deleted.</summary>
     public ulong SeqNoSince => Readers.Values.Select(r => r.SeqNoHold).Append(SeqNo).Min();
 
@@ -37,6 +40,8 @@ public sealed record ShardState
             LeaseSnapshot lease => Lease(lease, now),
             ExpireReader expire => Expire(expire),
             ExpireLapsedReaders => ExpireLapsed(now),
+            CompactBatches compact => Compact(compact),
+            ForgetDeletedParts forget => Forget(forget),
             _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
         };
         // As in Persist, every change also expires the readers whose lease has lapsed.
@@ -211,6 +216,12 @@ public sealed record ShardState
             if (reader.SeqNoHold > SeqNo) problems.Add($"reader {id} holds seqno {reader.SeqNoHold}, beyond the shard's {SeqNo}");
             if (reader.Leases.Count > 0 && reader.SeqNoHold > reader.Leases.Values.Min())
                 problems.Add($"reader {id} holds seqno {reader.SeqNoHold}, beyond its leased seqno {reader.Leases.Values.Min()}");
+        }
+        var live = Batches.SelectMany(b => b.Parts).Select(p => p.Name).ToHashSet();
+        foreach (var retired in Retired)
+        {
+            if (live.Contains(retired.Part.Name)) problems.Add($"part {retired.Part.Name} is both live and retired");
+            if (retired.RetiredAt > SeqNo) problems.Add($"part {retired.Part.Name} retired at {retired.RetiredAt}, beyond seqno {SeqNo}");
         }
         if (!Readers.IsEmpty && Since != Readers.Values.Select(r => r.Since).Min())
             problems.Add($"since {Since} is not the meet of the readers' sinces");

@@ -22,11 +22,16 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     public BlobServiceClient Blobs { get; } = ShardStorage.CreateBlobServiceClient(ConnectionString);
 
-    /// <summary>The silos' settings: the defaults, on Azurite, with a short patience for appends ahead of upper.</summary>
-    public ShardServiceOptions Options { get; } = new()
+    /// <summary>The silos' settings.</summary>
+    public ShardServiceOptions Options { get; }
+
+    protected ClusterFixture() => Options = CreateOptions();
+
+    /// <summary>The defaults, on Azurite, with a shorter patience for appends ahead of upper.</summary>
+    protected virtual ShardServiceOptions CreateOptions() => new()
     {
         StorageConnectionString = ConnectionString,
-        AppendAheadPatience = TimeSpan.FromSeconds(1),
+        AppendAheadPatience = TimeSpan.FromSeconds(3),
     };
 
     protected virtual short SiloCount => 1;
@@ -42,6 +47,9 @@ public abstract class ClusterFixture : IAsyncLifetime
             {
                 o.StorageConnectionString = Options.StorageConnectionString;
                 o.AppendAheadPatience = Options.AppendAheadPatience;
+                o.CompactionFanout = Options.CompactionFanout;
+                o.OrphanScanInterval = Options.OrphanScanInterval;
+                o.OrphanMinAge = Options.OrphanMinAge;
             });
             ConfigureSilo(silo);
         });
@@ -68,8 +76,16 @@ public abstract class ClusterFixture : IAsyncLifetime
         Cluster.GetSiloServiceProvider().GetRequiredKeyedService<IGrainStorage>(ShardStorage.Name);
 }
 
-/// <summary>One silo on the real clock.</summary>
-public sealed class ShardClusterFixture : ClusterFixture;
+/// <summary>One silo on the real clock; compaction off, so the tests count appends' writes alone.</summary>
+public sealed class ShardClusterFixture : ClusterFixture
+{
+    protected override ShardServiceOptions CreateOptions()
+    {
+        var options = base.CreateOptions();
+        options.CompactionFanout = int.MaxValue;
+        return options;
+    }
+}
 
 [CollectionDefinition(Name)]
 public sealed class ShardCluster : ICollectionFixture<ShardClusterFixture>

@@ -22,14 +22,13 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         Assert.Equal(AppendOutcome.Applied, (await writer.CompareAndAppendAsync(first, F(0), F(3))).Outcome);
         Assert.Equal(AppendOutcome.Applied, (await writer.CompareAndAppendAsync(second, F(3), F(5))).Outcome);
 
+        var info = await _shards.InspectAsync(shard);
+        Assert.Equal((2UL, F(5), F(0), 2, 2), (info.SeqNo, info.Upper, info.Since, info.Batches, info.Parts));
         var all = first.Concat(second).ToList();
         for (var asOf = 0UL; asOf < 5; asOf++)
         {
-            var snapshot = await _shards.SnapshotAsync(shard, asOf);
-            Assert.Equal(Consolidation.AsOf(all, asOf).ToArray(), (await _shards.ReadAsync(snapshot)).ToArray());
+            Assert.Equal(Consolidation.AsOf(all, asOf).ToArray(), (await _shards.ReadAsync(shard, asOf)).ToArray());
         }
-        var info = await _shards.InspectAsync(shard);
-        Assert.Equal((2UL, F(5), F(0), 2, 2), (info.SeqNo, info.Upper, info.Since, info.Batches, info.Parts));
     }
 
     [Fact]
@@ -81,8 +80,7 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         Assert.Equal(F(appends), info.Upper);
         Assert.True(info.Counters.StateWrites < appends,
             $"{info.Counters.StateWrites} state writes for {appends} appends: no group commit");
-        var snapshot = await _shards.SnapshotAsync(shard, appends - 1);
-        Assert.Equal(appends, (await _shards.ReadAsync(snapshot)).Length);
+        Assert.Equal(appends, (await _shards.ReadAsync(shard, appends - 1)).Length);
     }
 
     [Fact]
@@ -118,12 +116,12 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         var shard = ClusterFixture.NewShard("wait");
         var writer = _shards.Writer(shard);
 
-        var snapshot = _shards.SnapshotAsync(shard, 3);
+        var snapshot = _shards.ReadAsync(shard, 3);
         await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(3));
         Assert.False(snapshot.IsCompleted);
         await writer.CompareAndAppendAsync([At(3, "b")], F(3), F(4));
 
-        var read = await _shards.ReadAsync(await snapshot.WaitAsync(TimeSpan.FromSeconds(10)));
+        var read = await snapshot.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(2, read.Length);
     }
 
@@ -133,7 +131,7 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         var shard = ClusterFixture.NewShard("cancel");
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _shards.SnapshotAsync(shard, 10, cancel.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _shards.ReadAsync(shard, 10, cancel.Token));
     }
 
     [Theory]
@@ -197,9 +195,9 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         await reader.DowngradeSinceAsync(F(5)); // the only reader: the shard's since follows at once
         await Eventually.Async(() => _shards.InspectAsync(shard), i => i.Since == F(5), "since did not move");
 
-        var error = await Assert.ThrowsAsync<AsOfBeforeSinceException>(() => _shards.SnapshotAsync(shard, 4));
+        var error = await Assert.ThrowsAsync<AsOfBeforeSinceException>(() => _shards.ReadAsync(shard, 4));
 
         Assert.Equal(F(5), error.Since);
-        Assert.Single(await _shards.ReadAsync(await _shards.SnapshotAsync(shard, 5)));
+        Assert.Single(await _shards.ReadAsync(shard, 5));
     }
 }

@@ -1,0 +1,79 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Leases.Hosting;
+using Orleans.Leases.Shards;
+
+namespace Orleans.Leases.Parts;
+
+/// <summary>
+/// Compaction and garbage collection for one shard (keyed by shard id). Reads and writes blobs here, so the shard
+/// keeps serving; every change to the shard's state is one command the shard checks against its current state.
+/// </summary>
+internal sealed partial class CompactorGrain(
+    PartStore parts,
+    IOptions<ShardServiceOptions> options,
+    TimeProvider time,
+    ILogger<CompactorGrain> logger) : Grain, ICompactorGrain
+{
+    /// <summary>Compactions per run, so one run stays short; the next change starts another.</summary>
+    private const int MaxCompactionsPerRun = 8;
+
+    public async Task<MaintenanceReport> Run(bool scanOrphans)
+    {
+        var shardId = new ShardId(this.GetPrimaryKeyString());
+        var shard = GrainFactory.GetGrain<IShardGrain>(shardId.Value);
+
+        var compactions = 0;
+        for (var plan = await shard.MaintenancePlan(); !plan.CompactRun.IsEmpty && compactions < MaxCompactionsPerRun; plan = await shard.MaintenancePlan())
+        {
+            if (!await CompactAsync(shardId, shard, plan)) break;
+            compactions++;
+        }
+
+        var deleted = await CollectGarbageAsync(shard);
+        var orphans = scanOrphans ? await DeleteOrphansAsync(shardId, shard) : 0;
+        return new MaintenanceReport(compactions, deleted, orphans);
+    }
+
+    private async Task<bool> CompactAsync(ShardId shardId, IShardGrain shard, MaintenancePlan plan)
+    {
+        var updates = await Task.WhenAll(plan.CompactRun.SelectMany(b => b.Parts).Select(parts.ReadAsync));
+        var merged = Compaction.Merge(updates.SelectMany(u => u), plan.Since);
+        ImmutableArray<PartRef> written = merged.IsEmpty ? [] : [await parts.WriteAsync(shardId, PartStore.Encode(merged), merged.Length)];
+        if (await shard.CompactBatches(plan.CompactRun, written)) return true;
+
+        // The run changed under us (another compaction won): our part was never referenced.
+        foreach (var part in written) await parts.DeleteAsync(part);
+        return false;
+    }
+
+    /// <summary>Deletes the parts no hold protects, then tells the shard. A crash in between is harmless: the parts
+    /// stay garbage, and deleting a deleted blob succeeds.</summary>
+    private async Task<int> CollectGarbageAsync(IShardGrain shard)
+    {
+        var garbage = (await shard.MaintenancePlan()).Garbage;
+        if (garbage.IsEmpty) return 0;
+        foreach (var part in garbage) await parts.DeleteAsync(part);
+        return await shard.ForgetDeletedParts([.. garbage.Select(p => p.Name)]);
+    }
+
+    /// <summary>Deletes part blobs the state does not name and that are too old to belong to an append in flight.</summary>
+    private async Task<int> DeleteOrphansAsync(ShardId shardId, IShardGrain shard)
+    {
+        var referenced = await shard.ReferencedParts();
+        var oldest = time.GetUtcNow() - options.Value.OrphanMinAge;
+        var deleted = 0;
+        await foreach (var (part, created) in parts.ListAsync(shardId))
+        {
+            if (referenced.Contains(part.Name) || created > oldest) continue;
+            await parts.DeleteAsync(part);
+            LogOrphanDeleted(logger, part.Name);
+            deleted++;
+        }
+        return deleted;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted orphaned part {Part}")]
+    private static partial void LogOrphanDeleted(ILogger logger, string part);
+}

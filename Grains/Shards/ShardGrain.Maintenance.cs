@@ -1,0 +1,57 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+
+namespace Orleans.Leases.Shards;
+
+// Maintenance: the shard decides when, its ICompactorGrain does the blob work off this grain's turn.
+internal sealed partial class ShardGrain
+{
+    private bool _maintaining;
+    private DateTimeOffset _lastOrphanScan = DateTimeOffset.MinValue;
+
+    private CompactionPolicy Policy => new(options.Value.CompactionFanout);
+
+    public Task<MaintenancePlan> MaintenancePlan() => Task.FromResult(new MaintenancePlan(
+        _committed.CompactionCandidates(Policy), _committed.Since, _committed.Garbage()));
+
+    public Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts) =>
+        Submit<bool>(new CompactBatches(replaced, parts));
+
+    public Task<int> ForgetDeletedParts(ImmutableArray<string> names) => Submit<int>(new ForgetDeletedParts(names));
+
+    public Task<ImmutableHashSet<string>> ReferencedParts() => Task.FromResult(
+        _committed.Batches.SelectMany(b => b.Parts).Concat(_committed.Retired.Select(r => r.Part)).Select(p => p.Name).ToImmutableHashSet());
+
+    /// <summary>Starts a maintenance run if there is work and none is running: a run of batches to compact, garbage
+    /// to delete, or an orphan scan due.</summary>
+    private void MaybeStartMaintenance()
+    {
+        if (_maintaining) return;
+        var now = time.GetUtcNow();
+        var scanOrphans = now - _lastOrphanScan >= options.Value.OrphanScanInterval && !_committed.Batches.IsEmpty;
+        if (!scanOrphans && _committed.CompactionCandidates(Policy).IsEmpty && _committed.Garbage().IsEmpty) return;
+        if (scanOrphans) _lastOrphanScan = now;
+        _maintaining = true;
+        _ = RunMaintenance(scanOrphans);
+    }
+
+    private async Task RunMaintenance(bool scanOrphans)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<ICompactorGrain>(Id.Value).Run(scanOrphans);
+        }
+        catch (Exception error)
+        {
+            // Nothing is lost: the work stays in the state and the next change or sweep starts it again.
+            LogMaintenanceFailed(logger, error, Id.Value);
+        }
+        finally
+        {
+            _maintaining = false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: maintenance failed; it will run again")]
+    private static partial void LogMaintenanceFailed(ILogger logger, Exception error, string shard);
+}

@@ -1,0 +1,76 @@
+using System.Collections.Immutable;
+
+namespace Orleans.Leases.Shards;
+
+/// <summary>A part no batch names any more, retired by the change that made state <paramref name="RetiredAt"/>.</summary>
+public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
+
+/// <summary>When to compact: once a run of <paramref name="Fanout"/> adjacent batches sits at one size level
+/// (level = ⌊log2 updates⌋), they merge into one batch a level up — so each update is rewritten about
+/// log_fanout(n) times, like an LSM tree.</summary>
+public sealed record CompactionPolicy(int Fanout = 4);
+
+// Compaction and garbage collection: what since and seqno holds protect.
+public sealed partial record ShardState
+{
+    /// <summary>The oldest run of batches the policy would merge now, or empty.</summary>
+    public ImmutableArray<Batch> CompactionCandidates(CompactionPolicy policy)
+    {
+        var runStart = 0;
+        for (var i = 1; i <= Batches.Count; i++)
+        {
+            if (i < Batches.Count && Level(Batches[i]) == Level(Batches[runStart]) && i - runStart < policy.Fanout) continue;
+            if (i - runStart >= policy.Fanout) return [.. Batches.GetRange(runStart, policy.Fanout)];
+            runStart = i;
+        }
+        return [];
+    }
+
+    /// <summary>Retired parts that no hold protects any more (S4: retired at a seqno below seqno_since).</summary>
+    public ImmutableArray<PartRef> Garbage()
+    {
+        var seqNoSince = SeqNoSince;
+        return [.. Retired.Where(r => r.RetiredAt < seqNoSince).Select(r => r.Part)];
+    }
+
+    public long LiveBytes => Batches.Sum(b => b.Parts.Sum(p => p.Bytes));
+
+    public long RetiredBytes => Retired.Sum(r => r.Part.Bytes);
+
+    private static int Level(Batch batch)
+    {
+        return int.Log2(Math.Max(1, batch.Parts.Sum(p => p.Updates)));
+    }
+
+    private Outcome Compact(CompactBatches command)
+    {
+        var (replaced, parts) = command;
+        if (replaced.IsDefaultOrEmpty || parts.IsDefault) return Reject(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
+        var start = Batches.FindIndex(b => b.Lower == replaced[0].Lower);
+        if (start < 0 || start + replaced.Length > Batches.Count
+            || !replaced.Select((b, i) => SameBatch(b, Batches[start + i])).All(same => same))
+            return new Outcome.Unchanged(false, "the batches changed since the compaction read them");
+
+        var nextSeqNo = SeqNo + 1;
+        var merged = new Batch(replaced[0].Lower, replaced[^1].Upper, parts, IdempotencyKey: "");
+        var next = Changed(this with
+        {
+            Batches = Batches.RemoveRange(start, replaced.Length).Insert(start, merged),
+            Retired = Retired.AddRange(Batches.GetRange(start, replaced.Length)
+                .SelectMany(b => b.Parts).Select(p => new RetiredPart(p, nextSeqNo))),
+        });
+        return new Outcome.Applied(next, true);
+    }
+
+    private Outcome Forget(ForgetDeletedParts command)
+    {
+        var deletable = Garbage().Select(p => p.Name).Intersect(command.Names.IsDefault ? [] : command.Names).ToHashSet();
+        if (deletable.Count == 0) return new Outcome.Unchanged(0, "none of these parts is deletable garbage");
+        return new Outcome.Applied(Changed(this with { Retired = Retired.RemoveAll(r => deletable.Contains(r.Part.Name)) }),
+            deletable.Count);
+    }
+
+    /// <summary>Batches are equal by their bounds and part names (deserialized arrays differ by reference).</summary>
+    private static bool SameBatch(Batch a, Batch b) =>
+        a.Lower == b.Lower && a.Upper == b.Upper && a.Parts.Select(p => p.Name).SequenceEqual(b.Parts.Select(p => p.Name));
+}
