@@ -30,6 +30,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private BatchWorkerFromDelegate _sync = null!;
     private IGrainTimer? _heartbeat;
     private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats;
+    private int _leasesInFlight;
 
     private enum LeaseState { NotOpen, Live, Ended }
 
@@ -80,7 +81,16 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     {
         ThrowIfNotLive();
         if (!_requestedSince.Contains(asOf)) throw new AsOfBeforeSinceException(asOf, _requestedSince);
-        var leased = await CallShard(() => _shard.LeaseSnapshot(_reader, _requestedSince, asOf));
+        LeasedSnapshot? leased;
+        _leasesInFlight++;
+        try
+        {
+            leased = await CallShard(() => _shard.LeaseSnapshot(_reader, _requestedSince, asOf));
+        }
+        finally
+        {
+            _leasesInFlight--;
+        }
         ThrowIfNotLive(); // the task may have found the lease gone while this call awaited
         if (leased is not null) _outstanding[leased.LeaseId] = leased.SeqNo;
         return leased;
@@ -158,6 +168,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         {
             _durable = await CallShard(() => _shard.SyncReader(_reader, _requestedSince, returned));
             _returned.ExceptWith(returned);
+            ReturnLeasesNobodyHolds();
             _syncs++;
             metrics.Syncs.Add(1);
         }
@@ -188,6 +199,15 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
             return false;
         }
+    }
+
+    /// <summary>A lease the shard recorded but whose answer never reached the client (a timeout, a write in doubt)
+    /// would pin the seqno hold forever: nobody can return it. Give such leases back at the next sync.</summary>
+    private void ReturnLeasesNobodyHolds()
+    {
+        if (_leasesInFlight > 0) return; // its answer may still be on its way
+        foreach (var leaseId in _durable!.Leases.Keys)
+            if (!_outstanding.ContainsKey(leaseId)) _returned.Add(leaseId);
     }
 
     /// <summary>Calls the shard on the reader's behalf; if the shard says the lease is gone, fences this grain.</summary>

@@ -10,6 +10,9 @@ public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
 /// log_fanout(n) times, like an LSM tree.</summary>
 public sealed record CompactionPolicy(int Fanout = 4);
 
+/// <summary>The idempotency key of an append whose batch compaction merged away, with the upper it appended to.</summary>
+public sealed record CompactedKey(string Key, Frontier Upper);
+
 // Compaction and garbage collection: what since and seqno holds protect.
 public sealed partial record ShardState
 {
@@ -33,6 +36,9 @@ public sealed partial record ShardState
         return [.. Retired.Where(r => r.RetiredAt < seqNoSince).Select(r => r.Part)];
     }
 
+    /// <summary>How many keys of compacted appends are remembered, so their retries still answer AlreadyApplied.</summary>
+    public const int CompactedKeysKept = 256;
+
     public long LiveBytes => Batches.Sum(b => b.Parts.Sum(p => p.Bytes));
 
     public long RetiredBytes => Retired.Sum(r => r.Part.Bytes);
@@ -53,9 +59,12 @@ public sealed partial record ShardState
 
         var nextSeqNo = SeqNo + 1;
         var merged = new Batch(replaced[0].Lower, replaced[^1].Upper, parts, IdempotencyKey: "");
+        var keys = CompactedKeys.AddRange(Batches.GetRange(start, replaced.Length)
+            .Where(b => b.IdempotencyKey.Length > 0).Select(b => new CompactedKey(b.IdempotencyKey, b.Upper)));
         var next = Changed(this with
         {
             Batches = Batches.RemoveRange(start, replaced.Length).Insert(start, merged),
+            CompactedKeys = keys.Count > CompactedKeysKept ? keys.RemoveRange(0, keys.Count - CompactedKeysKept) : keys,
             Retired = Retired.AddRange(Batches.GetRange(start, replaced.Length)
                 .SelectMany(b => b.Parts).Select(p => new RetiredPart(p, nextSeqNo))),
         });

@@ -23,6 +23,9 @@ public sealed partial record ShardState
     /// <summary>Leased readers by id. With readers present, Since == the meet (minimum) of their sinces.</summary>
     public ImmutableSortedDictionary<string, ReaderState> Readers { get; init; } = ImmutableSortedDictionary<string, ReaderState>.Empty;
 
+    /// <summary>Keys of the most recent appends whose batches compaction merged (at most CompactedKeysKept).</summary>
+    public ImmutableList<CompactedKey> CompactedKeys { get; init; } = [];
+
     /// <summary>Parts no batch names any more, each with the seqno that retired it; deleted once SeqNoSince passes it.</summary>
     public ImmutableList<RetiredPart> Retired { get; init; } = [];
 
@@ -79,10 +82,11 @@ public sealed partial record ShardState
         if (string.IsNullOrEmpty(batch.IdempotencyKey))
             return Reject(new InvalidAppendException("An append needs an idempotency key."));
 
-        // A retry of an applied append finds its batch (until compaction merges it away).
-        var earlier = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey);
-        if (earlier is not null)
-            return new Outcome.Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, earlier.Upper, SeqNo), "already applied");
+        // A retry of an applied append finds its batch, or its key once compaction merged the batch.
+        var earlier = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey)?.Upper
+                      ?? CompactedKeys.Find(k => k.Key == batch.IdempotencyKey)?.Upper;
+        if (earlier is { } appendedTo)
+            return new Outcome.Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
         if (Upper != expectedUpper)
             return new Outcome.Unchanged(new AppendResult(AppendOutcome.UpperMismatch, Upper, SeqNo), "upper mismatch");
 

@@ -1,0 +1,167 @@
+using System.Collections.Immutable;
+using CsCheck;
+using Orleans.Leases.Shards;
+using static Orleans.Leases.Tests.Infrastructure.U;
+
+namespace Orleans.Leases.Tests.Shards;
+
+public sealed class CompactionStateTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UnixEpoch;
+    private static readonly LeaseSettings Lease = new() { LeaseDuration = TimeSpan.FromSeconds(60) };
+    private static readonly CompactionPolicy Pairs = new(Fanout: 2);
+
+    private static ShardState Applied(ShardState state, ShardCommand command) =>
+        Assert.IsType<Outcome.Applied>(state.Apply(command, Now)).Next;
+
+    private static ShardState AppendOne(ShardState state, string key) =>
+        Applied(state, new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + 1),
+            [new PartRef($"{key}.json", 10, 1)], key), state.Upper));
+
+    [Fact]
+    public void The_oldest_run_of_one_level_is_compacted_first()
+    {
+        var state = AppendOne(AppendOne(AppendOne(new ShardState(), "a"), "b"), "c");
+
+        var run = state.CompactionCandidates(Pairs);
+
+        Assert.Equal(["a", "b"], run.Select(b => b.IdempotencyKey));
+        Assert.Empty(state.CompactionCandidates(new CompactionPolicy(Fanout: 4)));
+    }
+
+    [Fact]
+    public void Compaction_swaps_the_run_and_retires_its_parts_at_the_new_seqno()
+    {
+        var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
+        var run = state.CompactionCandidates(Pairs);
+
+        var next = Applied(state, new CompactBatches(run, [new PartRef("ab.json", 15, 2)]));
+
+        var merged = Assert.Single(next.Batches);
+        Assert.Equal((F(0), F(2), "ab.json"), (merged.Lower, merged.Upper, merged.Parts.Single().Name));
+        Assert.Equal(["a.json", "b.json"], next.Retired.Select(r => r.Part.Name));
+        Assert.All(next.Retired, r => Assert.Equal(next.SeqNo, r.RetiredAt));
+        Assert.Empty(next.Violations());
+    }
+
+    [Fact]
+    public void Compaction_of_batches_that_changed_meanwhile_changes_nothing()
+    {
+        var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
+        var run = state.CompactionCandidates(Pairs);
+        var compacted = Applied(state, new CompactBatches(run, [new PartRef("ab.json", 15, 2)]));
+
+        Assert.IsType<Outcome.Unchanged>(compacted.Apply(new CompactBatches(run, [new PartRef("ab2.json", 15, 2)]), Now));
+    }
+
+    [Fact]
+    public void A_retried_append_whose_batch_was_compacted_is_still_recognised()
+    {
+        var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
+        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), []));
+
+        var retry = state.Apply(new AppendBatch(new Batch(F(0), F(1), [], "a"), F(0)), Now);
+
+        Assert.Equal(AppendOutcome.AlreadyApplied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(retry).Answer).Outcome);
+    }
+
+    [Fact]
+    public void Retired_parts_become_garbage_only_once_every_hold_has_passed_them()
+    {
+        var state = Applied(AppendOne(new ShardState(), "a"), new RegisterReader(new ReaderId("r"), Lease, null));
+        var lease = (Outcome.Applied)state.Apply(new LeaseSnapshot(new ReaderId("r"), F(0), 0), Now);
+        state = AppendOne(lease.Next, "b");
+        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [new PartRef("ab.json", 15, 2)]));
+        state = Applied(state, new SyncReader(new ReaderId("r"), F(0), []));
+
+        Assert.Empty(state.Garbage());
+        Assert.IsType<Outcome.Unchanged>(state.Apply(new ForgetDeletedParts(["a.json"]), Now));
+
+        state = Applied(state, new SyncReader(new ReaderId("r"), F(0), [((LeasedSnapshot)lease.Answer!).LeaseId]));
+
+        Assert.Equal(["a.json", "b.json"], state.Garbage().Select(p => p.Name));
+        state = Applied(state, new ForgetDeletedParts(["a.json", "b.json"]));
+        Assert.Empty(state.Retired);
+    }
+
+    /// <summary>
+    /// The model-based test: random appends, reader opens/downgrades/leases/returns/expiries, compactions (really
+    /// merging the stored updates), garbage collection (really deleting from the store) and clock advances. After
+    /// every step: the state's invariants hold, every readable snapshot equals the model (S3), every part of a valid
+    /// lease is still stored and reads as it did when leased (S4), and nothing a batch names is deleted.
+    /// </summary>
+    [Fact]
+    public void Random_histories_with_compaction_and_gc_keep_reads_exact_and_held_parts_stored()
+    {
+        var step = Gen.Select(Gen.Int[0, 8], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30]);
+        step.Array[1, 80].Sample(steps =>
+        {
+            var state = new ShardState();
+            var now = Now;
+            var store = new Dictionary<string, ImmutableArray<Update>>();
+            var model = new List<Update>();
+            var leased = new Dictionary<(string Reader, ulong LeaseId), (ulong AsOf, ImmutableArray<(string, string, long)> Contents, ImmutableArray<PartRef> Parts)>();
+            var n = 0;
+            foreach (var (kind, who, x, seconds) in steps)
+            {
+                now += TimeSpan.FromSeconds(seconds);
+                var reader = new ReaderId($"r{who}");
+                var current = state.Readers.GetValueOrDefault(reader.Value);
+                var since = current?.Since ?? state.Since;
+                ShardCommand? command = kind switch
+                {
+                    0 or 1 => NewAppend(state, x, ref n, store, model),
+                    2 => new RegisterReader(reader, Lease, null),
+                    3 => new SyncReader(reader, F(since.Time + x), []),
+                    4 => new LeaseSnapshot(reader, since, since.Time + x),
+                    5 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
+                    6 => state.CompactionCandidates(Pairs) is { IsEmpty: false } run ? Compact(state, run, ref n, store) : null,
+                    7 => Collect(state, store),
+                    _ => new ExpireReader(reader),
+                };
+                if (command is null || state.Apply(command, now) is not Outcome.Applied applied) continue;
+                state = applied.Next;
+                if (applied.Answer is LeasedSnapshot lease)
+                    leased[(reader.Value, lease.LeaseId)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts);
+
+                Assert.Empty(state.Violations());
+                Assert.All(state.Batches.SelectMany(b => b.Parts), p => Assert.True(store.ContainsKey(p.Name), $"live part {p.Name} deleted"));
+                for (var asOf = state.Since.Time; asOf < state.Upper.Time; asOf++)
+                    Assert.Equal(Consolidation.AsOf(model, asOf).ToArray(),
+                        Consolidation.AsOf(state.Snapshot(asOf)!.Parts.SelectMany(p => store[p.Name]), asOf).ToArray());
+                foreach (var ((id, leaseId), (asOf, contents, parts)) in leased)
+                {
+                    if (!state.Readers.TryGetValue(id, out var r) || !r.Leases.ContainsKey(leaseId)) continue; // returned or expired
+                    Assert.All(parts, p => Assert.True(store.ContainsKey(p.Name), $"leased part {p.Name} deleted (S4)"));
+                    Assert.Equal(contents.ToArray(), Consolidation.AsOf(parts.SelectMany(p => store[p.Name]), asOf).ToArray());
+                }
+            }
+        }, iter: 2000);
+    }
+
+    private static ShardCommand NewAppend(ShardState state, uint width, ref int n, Dictionary<string, ImmutableArray<Update>> store, List<Update> model)
+    {
+        var lower = state.Upper.Time;
+        var seed = n++;
+        ImmutableArray<Update> updates = [.. Enumerable.Range(0, (int)width).Select(i => new Update($"k{(seed + i) % 3}", "v", lower + (ulong)i, i % 2 == 0 ? 1 : -1))];
+        var name = $"p{seed}";
+        store[name] = updates;
+        model.AddRange(updates); // an append at the current upper always applies
+        return new AppendBatch(new Batch(F(lower), F(lower + width + 1), updates.IsEmpty ? [] : [new PartRef(name, 1, updates.Length)], name), F(lower));
+    }
+
+    private static ShardCommand Compact(ShardState state, ImmutableArray<Batch> run, ref int n, Dictionary<string, ImmutableArray<Update>> store)
+    {
+        var merged = Compaction.Merge(run.SelectMany(b => b.Parts).SelectMany(p => store[p.Name]), state.Since);
+        var name = $"c{n++}";
+        store[name] = merged;
+        return new CompactBatches(run, merged.IsEmpty ? [] : [new PartRef(name, 1, merged.Length)]);
+    }
+
+    private static ShardCommand? Collect(ShardState state, Dictionary<string, ImmutableArray<Update>> store)
+    {
+        var garbage = state.Garbage();
+        foreach (var part in garbage) store.Remove(part.Name);
+        return garbage.IsEmpty ? null : new ForgetDeletedParts([.. garbage.Select(p => p.Name)]);
+    }
+}
