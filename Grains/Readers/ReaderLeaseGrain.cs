@@ -99,11 +99,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     public Task ReturnLease(ulong leaseId)
     {
         ThrowIfNotLive();
-        if (!_outstanding.Remove(leaseId)) throw new UnknownLeaseException(leaseId, _reader.Value);
+        if (!_outstanding.Remove(leaseId, out var seqNo)) throw new UnknownLeaseException(leaseId, _reader.Value);
         _returned.Add(leaseId);
-        // Wake policy: sync early only when the return frees retained seqnos (the hold could advance).
-        var holdCouldReach = _outstanding.Count > 0 ? _outstanding.Values.Min() : _durable!.ShardSeqNo;
-        if (holdCouldReach > _durable!.SeqNoHold) RequestSync();
+        // Wake policy: sync early only when the return may free retained seqnos: it was the lowest lease, the one
+        // pinning the hold.
+        if (_outstanding.Count == 0 || seqNo < _outstanding.Values.Min()) RequestSync();
         return Task.CompletedTask;
     }
 

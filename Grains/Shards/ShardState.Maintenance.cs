@@ -2,7 +2,8 @@ using System.Collections.Immutable;
 
 namespace Orleans.Leases.Shards;
 
-/// <summary>A part no batch names any more, retired by the change that made state <paramref name="RetiredAt"/>.</summary>
+/// <summary>A part no batch names any more; <paramref name="RetiredAt"/> is the last state that named it, so it may be
+/// deleted once seqno_since &gt; RetiredAt (S4).</summary>
 public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
 
 /// <summary>When to compact: once a run of <paramref name="Fanout"/> adjacent batches sits at one size level
@@ -57,7 +58,6 @@ public sealed partial record ShardState
             || !replaced.Select((b, i) => SameBatch(b, Batches[start + i])).All(same => same))
             return new Outcome.Unchanged(false, "the batches changed since the compaction read them");
 
-        var nextSeqNo = SeqNo + 1;
         var merged = new Batch(replaced[0].Lower, replaced[^1].Upper, parts, IdempotencyKey: "");
         var keys = CompactedKeys.AddRange(Batches.GetRange(start, replaced.Length)
             .Where(b => b.IdempotencyKey.Length > 0).Select(b => new CompactedKey(b.IdempotencyKey, b.Upper)));
@@ -66,7 +66,7 @@ public sealed partial record ShardState
             Batches = Batches.RemoveRange(start, replaced.Length).Insert(start, merged),
             CompactedKeys = keys.Count > CompactedKeysKept ? keys.RemoveRange(0, keys.Count - CompactedKeysKept) : keys,
             Retired = Retired.AddRange(Batches.GetRange(start, replaced.Length)
-                .SelectMany(b => b.Parts).Select(p => new RetiredPart(p, nextSeqNo))),
+                .SelectMany(b => b.Parts).Select(p => new RetiredPart(p, SeqNo))),
         });
         return new Outcome.Applied(next, true);
     }

@@ -225,7 +225,7 @@ public sealed partial record ShardState
         foreach (var retired in Retired)
         {
             if (live.Contains(retired.Part.Name)) problems.Add($"part {retired.Part.Name} is both live and retired");
-            if (retired.RetiredAt > SeqNo) problems.Add($"part {retired.Part.Name} retired at {retired.RetiredAt}, beyond seqno {SeqNo}");
+            if (retired.RetiredAt >= SeqNo) problems.Add($"part {retired.Part.Name} retired at {retired.RetiredAt}, beyond seqno {SeqNo}");
         }
         if (!Readers.IsEmpty && Since != Readers.Values.Select(r => r.Since).Min())
             problems.Add($"since {Since} is not the meet of the readers' sinces");

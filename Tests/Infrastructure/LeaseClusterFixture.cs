@@ -53,10 +53,10 @@ public sealed class LeaseCluster : ICollectionFixture<LeaseClusterFixture>
 internal static class Eventually
 {
     /// <summary>Polls <paramref name="read"/> until <paramref name="done"/> (a background task has acted), or fails
-    /// after 10 s of real time.</summary>
-    public static async Task<T> Async<T>(Func<Task<T>> read, Func<T, bool> done, string failure)
+    /// after <paramref name="patience"/> (10 s) of real time.</summary>
+    public static async Task<T> Async<T>(Func<Task<T>> read, Func<T, bool> done, string failure, TimeSpan? patience = null)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        var deadline = DateTime.UtcNow + (patience ?? TimeSpan.FromSeconds(10));
         while (true)
         {
             var value = await read();
