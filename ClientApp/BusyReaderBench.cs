@@ -43,13 +43,15 @@ internal static class BusyReaderBench
         {
             foreach (var r in results)
                 Console.WriteLine($"{r.Design,-15} lease lost {r.LeaseLost,-5}  max seqno lag {r.MaxSeqNoLag,4}  max since lag {r.MaxSinceLag,4}  " +
-                                  $"storage writes {r.StorageWrites,4}  wakeups {r.Wakeups,3}  wakeups/downgrade {r.WakeupsPerSinceDowngrade:0.000}");
+                                  $"storage writes {r.StorageWrites,4}  wakeups {r.Wakeups,3}  wakeups/downgrade {r.WakeupsPerSinceDowngrade:0.000}  " +
+                                  $"retired bytes peak {r.PeakRetiredBytes} final {r.FinalRetiredBytes}  retained seqnos peak {r.PeakRetainedSeqNos} final {r.FinalRetainedSeqNos}");
         }
         return 0;
     }
 
-    private sealed record DesignResult(string Design, bool LeaseLost, ulong MaxSeqNoLag, ulong MaxSinceLag, long StorageWrites,
-        long Wakeups, long SinceDowngrades, double WakeupsPerSinceDowngrade);
+    private sealed record DesignResult(string Design, string Shard, bool LeaseLost, ulong MaxSeqNoLag, ulong MaxSinceLag, long StorageWrites,
+        long Wakeups, long SinceDowngrades, double WakeupsPerSinceDowngrade, long PeakRetiredBytes, long FinalRetiredBytes,
+        ulong PeakRetainedSeqNos, ulong FinalRetainedSeqNos);
 
     private static async Task<DesignResult> RunDesignAsync(Cluster cluster, string design, IBenchReader reader,
         LeaseSettings settings, TimeSpan blocked, CancellationToken cancellation)
@@ -66,7 +68,8 @@ internal static class BusyReaderBench
         const ulong farAhead = 1_000_000;
         var snapshot = reader.SnapshotAsync(farAhead, cancellation);
 
-        ulong upper = 1, maxSeqNoLag = 0, maxSinceLag = 0;
+        ulong upper = 1, maxSeqNoLag = 0, maxSinceLag = 0, peakRetained = 0;
+        long peakRetiredBytes = 0;
         var leaseLost = false;
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < blocked)
@@ -76,16 +79,18 @@ internal static class BusyReaderBench
             reader.RequestSince(Frontier.At(upper - 1)); // the client's progress: it no longer needs older times
             await Task.Delay(1000 / AppendsPerSecond, cancellation);
 
+            var info = await shardGrain.Inspect();
+            peakRetained = Math.Max(peakRetained, info.RetainedSeqNos);
+            peakRetiredBytes = Math.Max(peakRetiredBytes, info.RetiredBytes);
             var status = await shardGrain.ReaderStatus(reader.Id);
             if (status is null) { leaseLost = true; continue; }
-            var seqNo = (await shardGrain.Inspect()).SeqNo;
-            maxSeqNoLag = Math.Max(maxSeqNoLag, seqNo - status.SeqNoHold);
+            maxSeqNoLag = Math.Max(maxSeqNoLag, info.SeqNo - status.SeqNoHold);
             maxSinceLag = Math.Max(maxSinceLag, reader.RequestedSince.Time - status.Since.Time);
         }
         await writer.CompareAndAppendAsync([new("end", "e", upper, 1)], Frontier.At(upper), Frontier.At(farAhead + 1));
         try
         {
-            await snapshot;
+            await reader.ReturnAsync(await snapshot);
         }
         catch (LeaseExpiredException)
         {
@@ -93,9 +98,20 @@ internal static class BusyReaderBench
         }
         var writes = (await shardGrain.Inspect()).Counters.StateWrites - writesBefore;
         var (wakeups, downgrades) = await reader.WakeupsAsync();
+
+        // Both readers close; what the shard still holds after that (up to 30 s for maintenance) is the final figure.
         await reader.DisposeAsync();
-        return new DesignResult(design, leaseLost, maxSeqNoLag, maxSinceLag, writes, wakeups, downgrades,
-            downgrades == 0 ? 0 : Math.Round((double)wakeups / downgrades, 4));
+        await anchor.DisposeAsync();
+        var settling = Stopwatch.StartNew();
+        var final = await shardGrain.Inspect();
+        while (final.RetiredBytes > 0 && settling.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(250, cancellation);
+            final = await shardGrain.Inspect();
+        }
+        return new DesignResult(design, shard.Value, leaseLost, maxSeqNoLag, maxSinceLag, writes, wakeups, downgrades,
+            downgrades == 0 ? 0 : Math.Round((double)wakeups / downgrades, 4),
+            Math.Max(peakRetiredBytes, final.RetiredBytes), final.RetiredBytes, Math.Max(peakRetained, final.RetainedSeqNos), final.RetainedSeqNos);
     }
 
     private interface IBenchReader : IAsyncDisposable
@@ -105,6 +121,7 @@ internal static class BusyReaderBench
         Task OpenAsync(ShardId shard);
         void RequestSince(Frontier since);
         Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation);
+        Task ReturnAsync(LeasedSnapshot snapshot);
         Task<(long Wakeups, long SinceDowngrades)> WakeupsAsync();
     }
 
@@ -127,6 +144,8 @@ internal static class BusyReaderBench
         }
 
         public Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation) => _handle.SnapshotAsync(asOf, cancellation);
+
+        public Task ReturnAsync(LeasedSnapshot snapshot) => _handle.ReturnLeaseAsync(snapshot);
 
         public async Task<(long, long)> WakeupsAsync()
         {
@@ -176,6 +195,9 @@ internal static class BusyReaderBench
                 catch (OperationCanceledException) when (!cancellation.IsCancellationRequested) { }
             }
         }
+
+        // Its next own call carries the return and the downgrade.
+        public Task ReturnAsync(LeasedSnapshot snapshot) => _shard.SyncReader(Id, RequestedSince, [snapshot.LeaseId]);
 
         private async Task HeartbeatLoopAsync()
         {

@@ -32,6 +32,13 @@ var busyReader = new Command("busy-reader", "A reader blocked in a snapshot for 
 busyReader.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
     BusyReaderBench.RunAsync(cluster, parse.GetValue(leaseSeconds), parse.GetValue(json), c)));
 bench.Add(busyReader);
+var churnSeconds = new Option<int>("--seconds") { Description = "Seconds of churn (1–3600).", DefaultValueFactory = _ => 20 };
+churnSeconds.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 3600) r.AddError("--seconds must be 1–3600."); });
+var churn = new Command("churn", "Readers come and go (some die without closing) while a writer appends; storage must stay bounded.")
+    { churnSeconds, json };
+churn.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
+    ChurnBench.RunAsync(cluster, parse.GetValue(churnSeconds), parse.GetValue(json), c)));
+bench.Add(churn);
 root.Add(bench);
 
 return await root.Parse(args).InvokeAsync();

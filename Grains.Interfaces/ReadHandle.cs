@@ -16,6 +16,7 @@ public sealed class ReadHandle : IAsyncDisposable
     // its lease lapses.
     private readonly Pinged _pinged;
     private readonly IReaderClient _client;
+    private bool _disposed;
 
     private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderStatus opened, Pinged pinged,
         IReaderClient client)
@@ -95,6 +96,8 @@ public sealed class ReadHandle : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         try
         {
             await ExpireAsync();

@@ -19,6 +19,8 @@ public static class ShardStorage
     public static BlobServiceClient CreateBlobServiceClient(string connectionString, bool quickRetries = false)
     {
         var options = new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06);
+        // A request that hangs is retried after 10 s instead of the SDK's 100 s: a stuck write stalls a whole shard.
+        options.Retry.NetworkTimeout = TimeSpan.FromSeconds(10);
         if (quickRetries)
         {
             options.Retry.MaxRetries = 1;
