@@ -20,12 +20,13 @@ internal static class AppendBench
         await container.CreateIfNotExistsAsync(cancellationToken: cancellation);
         var payload = JsonSerializer.SerializeToUtf8Bytes(new[] { new Update("key-000000", "value", 0, 1) });
 
+        // The ceilings first, on an idle store: the appends leave compaction work running behind them.
         Progress(json, $"raw part uploads, {writers} concurrent, {seconds} s...");
         var uploadsPerSecond = await RawUploadsAsync(container, payload, writers, duration);
-        Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
-        var appends = await AppendsAsync(cluster.Shards, writers, duration);
         Progress(json, $"sequential ETag writes, {seconds} s...");
         var etagWritesPerSecond = await SequentialEtagWritesAsync(container, payload, duration);
+        Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
+        var appends = await AppendsAsync(cluster.Shards, writers, duration);
 
         var result = new
         {

@@ -17,26 +17,42 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
 
     public static byte[] Encode(ImmutableArray<Update> updates) => JsonSerializer.SerializeToUtf8Bytes(updates);
 
-    public async Task<PartRef> WriteAsync(ShardId shard, byte[] encoded, int count)
+    public Task<PartRef> WriteAsync(ShardId shard, byte[] encoded, int count) => Typed(shard.Value, async () =>
     {
         await _created.Value;
         var name = $"{shard.Value}/{Guid.NewGuid():N}.json";
         await _container.GetBlobClient(name).UploadAsync(new BinaryData(encoded), overwrite: false);
         metrics.PartsWritten.Add(1);
         return new PartRef(name, encoded.Length, count);
-    }
+    });
 
-    public async Task<ImmutableArray<Update>> ReadAsync(PartRef part)
+    public Task<ImmutableArray<Update>> ReadAsync(PartRef part) => Typed(ShardOf(part), async () =>
     {
         var content = await _container.GetBlobClient(part.Name).DownloadContentAsync();
         return content.Value.Content.ToObjectFromJson<ImmutableArray<Update>>();
-    }
+    });
 
     /// <summary>Deletes a part; one already gone is fine.</summary>
-    public async Task DeleteAsync(PartRef part)
+    public Task DeleteAsync(PartRef part) => Typed(ShardOf(part), async () =>
     {
         var deleted = await _container.GetBlobClient(part.Name).DeleteIfExistsAsync();
         if (deleted.Value) metrics.PartsDeleted.Add(1);
+        return deleted.Value;
+    });
+
+    private static string ShardOf(PartRef part) => part.Name.Split('/')[0];
+
+    /// <summary>Storage failures reach callers as <see cref="ShardStorageException"/>, naming the shard.</summary>
+    private static async Task<T> Typed<T>(string shard, Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (Exception error) when (error is RequestFailedException or AggregateException or HttpRequestException)
+        {
+            throw new ShardStorageException(shard, error.GetBaseException().Message);
+        }
     }
 
     /// <summary>The shard's part blobs with their creation times.</summary>

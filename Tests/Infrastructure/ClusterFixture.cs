@@ -20,7 +20,7 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     public ShardClient Shards => new(Client);
 
-    public BlobServiceClient Blobs { get; } = ShardStorage.CreateBlobServiceClient(ConnectionString);
+    public BlobServiceClient Blobs => ShardStorage.CreateBlobServiceClient(Options.StorageConnectionString);
 
     /// <summary>The silos' settings.</summary>
     public ShardServiceOptions Options { get; }
@@ -38,7 +38,7 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     protected virtual void ConfigureSilo(ISiloBuilder silo) { }
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(SiloCount);
         builder.ConfigureSilo((_, silo) =>
@@ -57,7 +57,7 @@ public abstract class ClusterFixture : IAsyncLifetime
         await Cluster.DeployAsync();
     }
 
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public virtual async Task DisposeAsync() => await Cluster.DisposeAsync();
 
     /// <summary>A shard id no other test uses.</summary>
     public static ShardId NewShard(string name) => new($"{name}-{Guid.NewGuid():N}");
