@@ -16,7 +16,9 @@ internal static class AppendBench
     public static async Task<int> RunAsync(Cluster cluster, int writers, int seconds, bool json, CancellationToken cancellation)
     {
         var duration = TimeSpan.FromSeconds(seconds);
-        var container = PartsContainer();
+        // The ceilings are measured beside the parts container, in a scratch container deleted afterwards, so the
+        // bench leaves no blobs behind for the service to list.
+        var container = ScratchContainer();
         await container.CreateIfNotExistsAsync(cancellationToken: cancellation);
         var payload = JsonSerializer.SerializeToUtf8Bytes(new[] { new Update("key-000000", "value", 0, 1) });
 
@@ -26,6 +28,7 @@ internal static class AppendBench
         Progress(json, $"sequential ETag writes, {seconds} s...");
         var etagWritesPerSecond = await SequentialEtagWritesAsync(container, payload, duration);
         Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
+        await container.DeleteIfExistsAsync(cancellationToken: cancellation);
         var appends = await AppendsAsync(cluster.Shards, writers, duration);
 
         var result = new
@@ -120,10 +123,10 @@ internal static class AppendBench
         return writes / clock.Elapsed.TotalSeconds;
     }
 
-    private static BlobContainerClient PartsContainer()
+    private static BlobContainerClient ScratchContainer()
     {
         var connectionString = Cluster.Configuration["Leases:StorageConnectionString"] ?? "UseDevelopmentStorage=true";
-        var container = Cluster.Configuration["Leases:PartsContainer"] ?? "shard-parts";
+        var container = $"bench-scratch-{Guid.NewGuid():N}";
         // The same pinned service version as the silo's client: one both Azure and Azurite 3.37 accept.
         var blobs = new BlobServiceClient(connectionString, new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06));
         return blobs.GetBlobContainerClient(container);

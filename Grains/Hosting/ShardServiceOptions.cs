@@ -28,6 +28,9 @@ public sealed class ShardServiceOptions
     /// <summary>Compaction merges this many adjacent batches of one size level (see <c>CompactionPolicy</c>).</summary>
     public int CompactionFanout { get; set; } = 4;
 
+    /// <summary>Compaction waits until the shard has this many batches.</summary>
+    public int CompactionMinBatches { get; set; } = 32;
+
     /// <summary>How often a shard lists its part blobs to delete orphans (parts of appends that never landed).</summary>
     public TimeSpan OrphanScanInterval { get; set; } = TimeSpan.FromMinutes(10);
 

@@ -54,7 +54,7 @@ internal sealed partial class CompactorGrain(
     {
         var garbage = (await shard.MaintenancePlan()).Garbage;
         if (garbage.IsEmpty) return 0;
-        foreach (var part in garbage) await parts.DeleteAsync(part);
+        await Task.WhenAll(garbage.Select(parts.DeleteAsync));
         return await shard.ForgetDeletedParts([.. garbage.Select(p => p.Name)]);
     }
 

@@ -7,9 +7,9 @@ namespace Orleans.Leases.Shards;
 internal sealed partial class ShardGrain
 {
     private bool _maintaining;
-    private DateTimeOffset _lastOrphanScan = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastOrphanScan; // set at activation: the first scan comes one interval later
 
-    private CompactionPolicy Policy => new(options.Value.CompactionFanout);
+    private CompactionPolicy Policy => new(options.Value.CompactionFanout, options.Value.CompactionMinBatches);
 
     public Task<MaintenancePlan> MaintenancePlan() => Task.FromResult(new MaintenancePlan(
         _committed.CompactionCandidates(Policy), _committed.Since, _committed.Garbage()));

@@ -30,6 +30,7 @@ internal sealed partial class ShardGrain(
     {
         _ = Id; // a malformed key fails the activation with InvalidShardIdException
         Commit(state.State);
+        _lastOrphanScan = time.GetUtcNow();
         _writer = new BatchWorkerFromDelegate(WriteCycle);
         StartReaderSweep();
         return Task.CompletedTask;

@@ -6,10 +6,11 @@ namespace Orleans.Leases.Shards;
 /// deleted once seqno_since &gt; RetiredAt (S4).</summary>
 public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
 
-/// <summary>When to compact: once a run of <paramref name="Fanout"/> adjacent batches sits at one size level
-/// (level = ⌊log2 updates⌋), they merge into one batch a level up — so each update is rewritten about
-/// log_fanout(n) times, like an LSM tree.</summary>
-public sealed record CompactionPolicy(int Fanout = 4);
+/// <summary>When to compact: once the shard has at least <paramref name="MinBatches"/> batches, the oldest run of
+/// <paramref name="Fanout"/> adjacent batches at one size level (level = ⌊log2 updates⌋) merges into one batch a level
+/// up — so each update is rewritten about log_fanout(n) times, like an LSM tree, and short bursts of appends are not
+/// slowed by compaction until they stop.</summary>
+public sealed record CompactionPolicy(int Fanout = 4, int MinBatches = 0);
 
 /// <summary>The idempotency key of an append whose batch compaction merged away, with the upper it appended to.</summary>
 public sealed record CompactedKey(string Key, Frontier Upper);
@@ -20,6 +21,7 @@ public sealed partial record ShardState
     /// <summary>The oldest run of batches the policy would merge now, or empty.</summary>
     public ImmutableArray<Batch> CompactionCandidates(CompactionPolicy policy)
     {
+        if (Batches.Count < policy.MinBatches) return [];
         var runStart = 0;
         for (var i = 1; i <= Batches.Count; i++)
         {

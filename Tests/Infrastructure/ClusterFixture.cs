@@ -48,6 +48,7 @@ public abstract class ClusterFixture : IAsyncLifetime
                 o.StorageConnectionString = Options.StorageConnectionString;
                 o.AppendAheadPatience = Options.AppendAheadPatience;
                 o.CompactionFanout = Options.CompactionFanout;
+                o.CompactionMinBatches = Options.CompactionMinBatches;
                 o.OrphanScanInterval = Options.OrphanScanInterval;
                 o.OrphanMinAge = Options.OrphanMinAge;
             });

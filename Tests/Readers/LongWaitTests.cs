@@ -13,13 +13,13 @@ public sealed class LongWaitTests(ShardClusterFixture fixture)
         var shard = ClusterFixture.NewShard("long-wait");
         var writer = fixture.Shards.Writer(shard);
         await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(1));
-        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(4), HeartbeatInterval = TimeSpan.FromSeconds(1) };
+        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(15), HeartbeatInterval = TimeSpan.FromSeconds(1) };
         await using var reader = await fixture.Shards.OpenReaderAsync(shard, settings);
 
         var snapshot = reader.SnapshotAsync(5);
         await Task.Delay(TimeSpan.FromSeconds(35));
 
-        Assert.False(snapshot.IsCompleted);
+        Assert.False(snapshot.IsCompleted, $"the snapshot ended early: {snapshot.Exception?.GetBaseException()}");
         var info = await reader.InspectAsync();
         Assert.True(info.IsLive);
         Assert.True(info.Syncs >= 20, $"only {info.Syncs} syncs in 35 s at a 1 s heartbeat");

@@ -14,7 +14,8 @@ public sealed class CompactionClusterFixture : ClusterFixture
     {
         var options = base.CreateOptions();
         options.CompactionFanout = 2;
-        options.OrphanScanInterval = TimeSpan.Zero;
+        options.CompactionMinBatches = 0;
+        options.OrphanScanInterval = TimeSpan.Zero; // every run scans
         options.OrphanMinAge = OrphanAge;
         return options;
     }

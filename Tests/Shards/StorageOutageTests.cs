@@ -21,6 +21,7 @@ public sealed class OwnAzuriteFixture : ClusterFixture
             "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
             $"BlobEndpoint=http://127.0.0.1:{RelayPort}/devstoreaccount1;";
         options.CompactionFanout = 2;
+        options.CompactionMinBatches = 0;
         return options;
     }
 
