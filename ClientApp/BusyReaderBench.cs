@@ -189,10 +189,7 @@ internal static class BusyReaderBench
             while (true)
             {
                 if (await _shard.LeaseSnapshot(Id, RequestedSince, asOf) is { } leased) return leased;
-                using var round = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-                round.CancelAfter(TimeSpan.FromSeconds(20));
-                try { await _shard.WaitForUpper(asOf, round.Token); }
-                catch (OperationCanceledException) when (!cancellation.IsCancellationRequested) { }
+                await ShardClient.WaitForUpperAsync(_shard, asOf, cancellation);
             }
         }
 

@@ -39,8 +39,10 @@ public sealed class ShardClient(IGrainFactory grains)
 
     private IShardGrain Shard(ShardId shard) => grains.GetGrain<IShardGrain>(shard.Value);
 
-    /// <summary>One bounded round of waiting for upper to pass <paramref name="asOf"/>.</summary>
-    internal static async Task WaitForUpperAsync(IShardGrain grain, ulong asOf, CancellationToken cancellation)
+    /// <summary>One bounded round (<see cref="WaitRound"/>) of waiting for the shard's upper to pass
+    /// <paramref name="asOf"/>; returns early when it does, throws when <paramref name="cancellation"/> fires.
+    /// Call it in a loop to wait longer than Orleans' response timeout.</summary>
+    public static async Task WaitForUpperAsync(IShardGrain grain, ulong asOf, CancellationToken cancellation)
     {
         using var round = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         round.CancelAfter(WaitRound);

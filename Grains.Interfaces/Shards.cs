@@ -66,7 +66,8 @@ public sealed record ShardInfo(
 public sealed record ShardCounters(
     [property: Id(0)] long Commands,
     [property: Id(1)] long StateWrites,
-    [property: Id(2)] long CasConflicts);
+    [property: Id(2)] long CasConflicts,
+    [property: Id(3)] long PartsDeleted);
 
 /// <summary>What a shard's maintenance should do now: the run of batches to merge (empty: none), the since to
 /// advance their times to, and the retired parts no hold protects.</summary>

@@ -17,7 +17,12 @@ internal sealed partial class ShardGrain
     public Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts) =>
         Submit<bool>(new CompactBatches(replaced, parts));
 
-    public Task<int> ForgetDeletedParts(ImmutableArray<string> names) => Submit<int>(new ForgetDeletedParts(names));
+    public async Task<int> ForgetDeletedParts(ImmutableArray<string> names)
+    {
+        var forgotten = await Submit<int>(new ForgetDeletedParts(names));
+        _partsDeleted += forgotten;
+        return forgotten;
+    }
 
     public Task<ImmutableHashSet<string>> ReferencedParts() => Task.FromResult(
         _committed.Batches.SelectMany(b => b.Parts).Concat(_committed.Retired.Select(r => r.Part)).Select(p => p.Name).ToImmutableHashSet());

@@ -25,7 +25,7 @@ internal sealed partial class ShardGrain
     /// doubt); the next cycle reads it back before applying anything.</summary>
     private bool _mustReload;
 
-    private long _commands, _stateWrites, _casConflicts;
+    private long _commands, _stateWrites, _casConflicts, _partsDeleted;
 
     private async Task<T> Submit<T>(ShardCommand command)
     {

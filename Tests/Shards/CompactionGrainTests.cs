@@ -49,7 +49,8 @@ public sealed class CompactionGrainTests(CompactionClusterFixture fixture)
         Assert.Equal([("first", "v", 1L)], (await reader.ReadAsync(leased)).ToArray());
 
         await reader.ReturnLeaseAsync(leased);
-        await Eventually.Async(() => Shards.InspectAsync(shard), i => i.RetiredParts == 0, "retired parts were not collected");
+        await Eventually.Async(() => Shards.InspectAsync(shard), i => i.RetiredParts == 0 && i.Counters.PartsDeleted == 2,
+            "retired parts were not collected");
         Assert.DoesNotContain(held.Name, await fixture.PartBlobsAsync(shard));
     }
 

@@ -122,7 +122,7 @@ public sealed class StorageOutageTests(OwnAzuriteFixture fixture)
         for (var t = 7UL; t < 10; t++) await Append(t); // key-7 again: applied once, whatever the outage did
 
         var info = await Eventually.Async(() => fixture.Shards.InspectAsync(shard), i => i.Batches <= 2 && i.RetiredParts == 0,
-            "compaction and GC did not resume", TimeSpan.FromSeconds(30));
+            "compaction and GC did not resume", TimeSpan.FromSeconds(90));
         Assert.Equal(F(10), info.Upper);
         var stored = await fixture.PartBlobsAsync(shard);
         var referenced = await fixture.Client.GetGrain<IShardGrain>(shard.Value).ReferencedParts();
