@@ -55,6 +55,9 @@ public sealed partial record ShardState
     {
         var (replaced, parts) = command;
         if (replaced.IsDefaultOrEmpty || parts.IsDefault) return Reject(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
+        // This very compaction landed already (a write in doubt that succeeded): its part is referenced.
+        if (Batches.Exists(b => b.Lower == replaced[0].Lower && b.Upper == replaced[^1].Upper && SameParts(b.Parts, parts) && !parts.IsEmpty))
+            return new Outcome.Unchanged(true, "this compaction landed in an earlier attempt");
         var start = Batches.FindIndex(b => b.Lower == replaced[0].Lower);
         if (start < 0 || start + replaced.Length > Batches.Count
             || !replaced.Select((b, i) => SameBatch(b, Batches[start + i])).All(same => same))

@@ -82,8 +82,14 @@ public sealed partial record ShardState
         if (string.IsNullOrEmpty(batch.IdempotencyKey))
             return Reject(new InvalidAppendException("An append needs an idempotency key."));
 
+        // This very batch landed already: a write in doubt that succeeded, re-applied after a reload. Its parts are
+        // referenced, so it answers Applied (the caller must not delete them).
+        var landed = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey);
+        if (landed is not null && !batch.Parts.IsEmpty && SameParts(landed.Parts, batch.Parts))
+            return new Outcome.Unchanged(new AppendResult(AppendOutcome.Applied, landed.Upper, SeqNo), "this append landed in an earlier attempt");
+
         // A retry of an applied append finds its batch, or its key once compaction merged the batch.
-        var earlier = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey)?.Upper
+        var earlier = landed?.Upper
                       ?? CompactedKeys.Find(k => k.Key == batch.IdempotencyKey)?.Upper;
         if (earlier is { } appendedTo)
             return new Outcome.Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
@@ -198,6 +204,9 @@ public sealed partial record ShardState
 
     private ImmutableArray<PartRef> PartsAsOf(ulong asOf) =>
         [.. Batches.TakeWhile(b => b.Lower.Time <= asOf).SelectMany(b => b.Parts)];
+
+    private static bool SameParts(ImmutableArray<PartRef> a, ImmutableArray<PartRef> b) =>
+        a.Select(p => p.Name).SequenceEqual(b.Select(p => p.Name));
 
     private static Outcome.Rejected Reject(ShardException error) => new(error);
 

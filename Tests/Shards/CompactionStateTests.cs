@@ -55,6 +55,21 @@ public sealed class CompactionStateTests
     }
 
     [Fact]
+    public void Commands_whose_write_landed_but_answer_was_lost_answer_applied_when_re_applied()
+    {
+        var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
+        var run = state.CompactionCandidates(Pairs);
+        var compaction = new CompactBatches(run, [new PartRef("ab.json", 15, 2)]);
+        var compacted = Applied(state, compaction);
+        var append = new AppendBatch(new Batch(F(2), F(3), [new PartRef("c.json", 10, 1)], "c"), F(2));
+        var appended = Applied(compacted, append);
+
+        // After a reload, the writer loop applies the same commands again: their parts must not look unreferenced.
+        Assert.Equal(true, Assert.IsType<Outcome.Unchanged>(appended.Apply(compaction, Now)).Answer);
+        Assert.Equal(AppendOutcome.Applied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(appended.Apply(append, Now)).Answer).Outcome);
+    }
+
+    [Fact]
     public void A_retried_append_whose_batch_was_compacted_is_still_recognised()
     {
         var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
