@@ -61,6 +61,4 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
         await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
             yield return (new PartRef(blob.Name, blob.Properties.ContentLength ?? 0, 0), blob.Properties.CreatedOn ?? DateTimeOffset.MinValue);
     }
-
-    public async Task<bool> ExistsAsync(PartRef part) => (await _container.GetBlobClient(part.Name).ExistsAsync()).Value;
 }

@@ -58,9 +58,8 @@ internal sealed partial class ShardGrain(
     public Task<ShardInfo> Inspect()
     {
         var s = _committed;
-        var parts = s.Batches.SelectMany(b => b.Parts).ToList();
-        return Task.FromResult(new ShardInfo(s.SeqNo, s.Since, s.Upper, s.Batches.Count, parts.Count,
-            parts.Sum(p => p.Bytes), s.Readers.Count, new ShardCounters(_commands, _stateWrites, _casConflicts, _partsDeleted), s.SeqNoSince,
+        return Task.FromResult(new ShardInfo(s.SeqNo, s.Since, s.Upper, s.Batches.Count, s.Batches.Sum(b => b.Parts.Length),
+            s.LiveBytes, s.Readers.Count, new ShardCounters(_commands, _stateWrites, _casConflicts, _partsDeleted), s.SeqNoSince,
             s.Retired.Count, s.RetiredBytes));
     }
 
