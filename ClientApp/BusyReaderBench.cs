@@ -185,7 +185,7 @@ internal static class BusyReaderBench
 
         public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation)
         {
-            await _shard.SyncReader(Id, RequestedSince, []);
+            await _shard.SyncReader(Id, RequestedSince, [], urgent: true);
             while (true)
             {
                 if (await _shard.LeaseSnapshot(Id, RequestedSince, asOf) is { } leased) return leased;
@@ -194,7 +194,7 @@ internal static class BusyReaderBench
         }
 
         // Its next own call carries the return and the downgrade.
-        public Task ReturnAsync(LeasedSnapshot snapshot) => _shard.SyncReader(Id, RequestedSince, [snapshot.LeaseId]);
+        public Task ReturnAsync(LeasedSnapshot snapshot) => _shard.SyncReader(Id, RequestedSince, [snapshot.LeaseId], urgent: true);
 
         private async Task HeartbeatLoopAsync()
         {

@@ -45,9 +45,11 @@ public interface IShardGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("RegisterReader")]
     Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client);
 
-    /// <summary>Heartbeat, since downgrade, lease returns and seqno hold advance, in one change.</summary>
+    /// <summary>Heartbeat, since downgrade, lease returns and seqno hold advance, in one change. Answers once the
+    /// change is durable. Unless <paramref name="urgent"/>, the shard may hold it back (up to the reader's heartbeat
+    /// interval) to share one write with its other readers' heartbeats.</summary>
     [AlwaysInterleave, Alias("SyncReader")]
-    Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases);
+    Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases, bool urgent);
 
     /// <summary>Extends the lease only: no hold moves.</summary>
     [AlwaysInterleave, Alias("HeartbeatReader")]

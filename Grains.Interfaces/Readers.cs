@@ -74,4 +74,4 @@ public sealed record ReaderLeaseInfo(
     [property: Id(7)] string Silo,
     [property: Id(8)] string Activation,
     [property: Id(9)] long ClientUnanswered,
-    [property: Id(10)] long Heartbeats);
+    [property: Id(10)] long Heartbeats); // heartbeat-timer syncs that completed

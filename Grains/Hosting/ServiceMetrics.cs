@@ -16,6 +16,9 @@ public sealed class ServiceMetrics
         CasConflicts = meter.CreateCounter<long>("leases.shard.cas_conflicts", description: "Shard state writes that lost to another writer");
         PartsWritten = meter.CreateCounter<long>("leases.parts.written", description: "Part blobs uploaded");
         PartsDeleted = meter.CreateCounter<long>("leases.parts.deleted", description: "Part blobs deleted");
+        Heartbeats = meter.CreateCounter<long>("leases.reader.heartbeats", description: "Heartbeat ticks of lease grains' timers");
+        HeartbeatLateness = meter.CreateHistogram<double>("leases.reader.heartbeat_lateness", "ms", "How late a heartbeat tick came, against its interval");
+        SeqNoLag = meter.CreateHistogram<long>("leases.reader.seqno_lag", description: "Shard seqno minus the reader's seqno hold, at each sync");
         Syncs = meter.CreateCounter<long>("leases.reader.syncs", description: "Lease syncs (heartbeat + downgrades) sent to shards");
         Wakeups = meter.CreateCounter<long>("leases.reader.wakeups", description: "Early syncs requested by a downgrade or a returned lease");
         SinceDowngrades = meter.CreateCounter<long>("leases.reader.since_downgrades", description: "Since downgrades asked by clients");
@@ -24,6 +27,7 @@ public sealed class ServiceMetrics
         LiveBytes = meter.CreateUpDownCounter<long>("leases.shard.live_bytes", "By", "Bytes of the parts shards' batches name");
         RetiredBytes = meter.CreateUpDownCounter<long>("leases.shard.retired_bytes", "By", "Bytes of retired parts not yet deleted");
         RetainedSeqNos = meter.CreateUpDownCounter<long>("leases.shard.retained_seqnos", description: "Sum over shards of seqno − seqno_since");
+        SinceLag = meter.CreateUpDownCounter<long>("leases.shard.since_lag", description: "Sum over shards of upper − since: times kept uncompacted for readers");
     }
 
     /// <summary>Moves the shard gauges by the difference between two committed states of one shard.</summary>
@@ -32,13 +36,20 @@ public sealed class ServiceMetrics
         LiveBytes.Add(after.LiveBytes - before.LiveBytes);
         RetiredBytes.Add(after.RetiredBytes - before.RetiredBytes);
         RetainedSeqNos.Add((long)(after.SeqNo - after.SeqNoSince) - (long)(before.SeqNo - before.SeqNoSince));
+        SinceLag.Add(SinceLagOf(after) - SinceLagOf(before));
     }
+
+    private static long SinceLagOf(ShardState s) =>
+        s.Upper.IsEmpty || s.Since.IsEmpty || s.Upper <= s.Since ? 0 : (long)(s.Upper.Time - s.Since.Time);
 
     public Counter<long> Commands { get; }
     public Counter<long> StateWrites { get; }
     public Counter<long> CasConflicts { get; }
     public Counter<long> PartsWritten { get; }
     public Counter<long> PartsDeleted { get; }
+    public Counter<long> Heartbeats { get; }
+    public Histogram<double> HeartbeatLateness { get; }
+    public Histogram<long> SeqNoLag { get; }
     public Counter<long> Syncs { get; }
     public Counter<long> Wakeups { get; }
     public Counter<long> SinceDowngrades { get; }
@@ -47,4 +58,5 @@ public sealed class ServiceMetrics
     public UpDownCounter<long> LiveBytes { get; }
     public UpDownCounter<long> RetiredBytes { get; }
     public UpDownCounter<long> RetainedSeqNos { get; }
+    public UpDownCounter<long> SinceLag { get; }
 }

@@ -25,6 +25,10 @@ public sealed class ShardServiceOptions
     /// readers whose heartbeat is overdue (their silo may have died).</summary>
     public TimeSpan ReaderSweepInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Longest a shard holds a plain heartbeat back so that its readers' heartbeats share one write (also capped
+    /// per reader: see <c>ReaderState.HeartbeatAllowance</c>). Below the 30 s response timeout. Zero writes each at once.</summary>
+    public TimeSpan HeartbeatWriteDelay { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Compaction merges this many adjacent batches of one size level (see <c>CompactionPolicy</c>).</summary>
     public int CompactionFanout { get; set; } = 4;
 

@@ -29,6 +29,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
     private BatchWorkerFromDelegate _sync = null!;
     private IGrainTimer? _heartbeat;
+    private TimeSpan _interval;
+    private DateTimeOffset? _lastTick;
+    private bool _tickPending;   // the next sync is a heartbeat
+    private bool _urgent;        // the next sync carries a woken change: the shard writes it at once
+    private bool _heldSync;      // a heartbeat sync is out; the shard may be holding it back
     private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats;
     private int _leasesInFlight;
 
@@ -110,7 +115,6 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     public async Task Expire()
     {
         ThrowIfNotLive();
-        await _sync.WaitForCurrentWorkToBeServiced();
         await _shard.ExpireReader(_reader);
         End("it was closed");
     }
@@ -130,11 +134,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         _lease = LeaseState.Live;
         metrics.LiveLeases.Add(1);
 
-        var interval = durable.Settings.EffectiveHeartbeatInterval;
+        _interval = durable.Settings.EffectiveHeartbeatInterval;
         _heartbeat = this.RegisterGrainTimer(Heartbeat, new GrainTimerCreationOptions
         {
-            DueTime = interval,
-            Period = interval,
+            DueTime = _interval,
+            Period = _interval,
             Interleave = true, // ticks run while a call awaits: a busy client never stops the heartbeat
             KeepAlive = true,
         });
@@ -142,38 +146,78 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         this.DelayDeactivation(Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>A timer tick: one sync that starts after the tick (so it carries everything requested before it).</summary>
-    private async Task Heartbeat(CancellationToken cancellation)
+    /// <summary>A timer tick: asks for one sync that starts after the tick (so it carries everything requested before
+    /// it), without waiting for it: the shard may hold a heartbeat back for a while, and ticks keep their rhythm.</summary>
+    private Task Heartbeat(CancellationToken cancellation)
     {
-        await _sync.NotifyAndWaitForWorkToBeServiced();
-        _heartbeats++;
+        var now = time.GetUtcNow();
+        if (_lastTick is { } last) metrics.HeartbeatLateness.Record(Math.Max(0, (now - last - _interval).TotalMilliseconds));
+        _lastTick = now;
+        metrics.Heartbeats.Add(1);
+        _tickPending = true;
+        _sync.Notify();
+        return Task.CompletedTask;
     }
 
     private void RequestSync()
     {
         _wakeups++;
         metrics.Wakeups.Add(1);
+        _urgent = true;
         _sync.Notify();
     }
 
     /// <summary>The background task's one step: heartbeat, since downgrade, lease returns, seqno hold advance — one
-    /// shard call, made durable in one write (shared with other readers' syncs by the shard's group commit).</summary>
+    /// shard call, made durable in one write shared with the shard's other readers. A plain heartbeat may be held back
+    /// by the shard; it does not block this loop, so a woken (urgent) sync goes out at once beside it.</summary>
     private async Task SyncOnce()
     {
         EndIfLapsed();
         if (_lease != LeaseState.Live) return;
+        if (!_urgent && _heldSync) return; // its completion sends the pending tick
         if (!await ClientAnswers()) return; // no heartbeat: the lease lapses unless the client comes back in time
         var returned = _returned.ToImmutableArray();
+        var (urgent, tick) = (_urgent, _tickPending);
+        (_urgent, _tickPending) = (false, false);
+        var call = CallShard(() => _shard.SyncReader(_reader, _requestedSince, returned, urgent));
+        if (urgent) await Synced(call, returned, tick, urgent);
+        else
+        {
+            _heldSync = true;
+            SyncedHeld(call, returned, tick).Ignore();
+        }
+    }
+
+    private async Task SyncedHeld(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick)
+    {
         try
         {
-            _durable = await CallShard(() => _shard.SyncReader(_reader, _requestedSince, returned));
+            await Synced(call, returned, tick, urgent: false);
+        }
+        finally
+        {
+            _heldSync = false;
+            if (_tickPending) _sync.Notify();
+        }
+    }
+
+    private async Task Synced(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, bool urgent)
+    {
+        try
+        {
+            var status = await call;
+            // A held heartbeat and an urgent sync can answer from one write: keep the later state.
+            if (status.ShardSeqNo >= _durable!.ShardSeqNo) _durable = status;
             _returned.ExceptWith(returned);
             ReturnLeasesNobodyHolds();
             _syncs++;
+            if (tick) _heartbeats++;
             metrics.Syncs.Add(1);
+            metrics.SeqNoLag.Record((long)(status.ShardSeqNo - status.SeqNoHold));
         }
         catch (Exception error) when (error is ShardStorageException or TimeoutException or OrleansException)
         {
+            _urgent |= urgent;
             // Storage or the shard is unreachable: nothing was lost, the next heartbeat tries again, and the lease
             // survives if it succeeds within the lease duration.
             LogSyncFailed(logger, error, _shardId.Value, _reader.Value);

@@ -31,4 +31,14 @@ public sealed record ReaderState
 
     /// <summary>The lease ends once <c>LastHeartbeat + LeaseDuration</c> has passed.</summary>
     public bool IsLapsed(DateTimeOffset now) => now > LastHeartbeat + LeaseDuration;
+
+    /// <summary>How long the shard may hold this reader's heartbeat back to share a write: at most a heartbeat
+    /// interval (about one write per interval however many readers), and at most half the slack between interval and
+    /// lease, so the durable heartbeat is never older than <c>interval + allowance</c>, well inside the lease.</summary>
+    public TimeSpan HeartbeatAllowance(TimeSpan limit) =>
+        TimeSpan.FromTicks(Math.Max(0, Math.Min(limit.Ticks, Math.Min(HeartbeatInterval.Ticks, (LeaseDuration - HeartbeatInterval).Ticks / 2))));
+
+    /// <summary>No durable heartbeat for longer than the lease grain's normal rhythm allows: its silo may be gone.</summary>
+    public bool IsOverdue(DateTimeOffset now, TimeSpan allowanceLimit) =>
+        now - LastHeartbeat > 2 * HeartbeatInterval + HeartbeatAllowance(allowanceLimit);
 }

@@ -10,8 +10,13 @@ internal sealed partial class ShardGrain
         Submit<ReaderStatus>(new RegisterReader(reader.Validated(),
             (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated(), client));
 
-    public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases) =>
-        Submit<ReaderStatus>(new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases));
+    public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases, bool urgent)
+    {
+        var command = new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases);
+        return !urgent && _committed.Readers.TryGetValue(reader.Value, out var current)
+            ? SubmitDeferred<ReaderStatus>(command, current.HeartbeatAllowance(options.Value.HeartbeatWriteDelay))
+            : Submit<ReaderStatus>(command);
+    }
 
     public Task<ReaderStatus> HeartbeatReader(ReaderId reader) =>
         Submit<ReaderStatus>(new HeartbeatReader(reader.Validated()));
@@ -60,8 +65,8 @@ internal sealed partial class ShardGrain
             }
         }
         MaybeStartMaintenance();
-        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && now - r.Value.LastHeartbeat > 2 * r.Value.HeartbeatInterval)
-            .Select(r => r.Key));
+        var allowance = options.Value.HeartbeatWriteDelay;
+        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && r.Value.IsOverdue(now, allowance)).Select(r => r.Key));
     }
 
     private void WakeLeaseGrains(IEnumerable<string> readers)

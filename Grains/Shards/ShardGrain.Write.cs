@@ -18,6 +18,11 @@ internal sealed partial class ShardGrain
     /// write instead of bouncing back as mismatches.</summary>
     private List<PendingCommand> _parked = [];
 
+    /// <summary>Plain heartbeats held back (see <see cref="SubmitDeferred{T}"/>) until <see cref="_flushBy"/> or the
+    /// next write, whichever comes first.</summary>
+    private List<PendingCommand> _deferred = [];
+    private DateTimeOffset? _flushBy;
+
     /// <summary>The last state known durable. Every read is served from it, never from a write still in flight.</summary>
     private ShardState _committed = new();
 
@@ -27,21 +32,60 @@ internal sealed partial class ShardGrain
 
     private long _commands, _stateWrites, _casConflicts, _partsDeleted;
 
-    private async Task<T> Submit<T>(ShardCommand command)
+    private Task<T> Submit<T>(ShardCommand command)
     {
-        var pending = new PendingCommand(command);
+        var pending = Count(new PendingCommand(command));
         _pending.Add(pending);
+        _writer.Notify();
+        return AnswerOf<T>(pending);
+    }
+
+    /// <summary>Submits a change nobody waits on urgently (a plain heartbeat): it rides the next write, or is written
+    /// within <paramref name="allowance"/>. A shard's readers' heartbeats thus share about one write per interval.</summary>
+    private Task<T> SubmitDeferred<T>(ShardCommand command, TimeSpan allowance)
+    {
+        if (allowance <= TimeSpan.Zero) return Submit<T>(command);
+        var pending = Count(new PendingCommand(command));
+        _deferred.Add(pending);
+        var flushBy = time.GetUtcNow() + allowance;
+        if (_deferred.Count == 1 || flushBy < _flushBy) // the first of a window, or one in a hurrier reader's
+        {
+            _flushBy = flushBy;
+            _ = WakeWriterAfter(allowance);
+        }
+        return AnswerOf<T>(pending);
+    }
+
+    private PendingCommand Count(PendingCommand pending)
+    {
         _commands++;
         metrics.Commands.Add(1);
-        _writer.Notify();
-        return (T)(await pending.Answer.Task)!;
+        return pending;
+    }
+
+    private static async Task<T> AnswerOf<T>(PendingCommand pending) => (T)(await pending.Answer.Task)!;
+
+    /// <summary>Writes the held-back heartbeats now (a graceful deactivation: the next activation would not know them).</summary>
+    private async Task FlushDeferred()
+    {
+        if (_deferred.Count == 0) return;
+        _flushBy = DateTimeOffset.MinValue;
+        await _writer.NotifyAndWaitForWorkToBeServiced();
     }
 
     private async Task WriteCycle()
     {
+        var work = _pending.Concat(_parked);
+        var untilFlush = _flushBy - time.GetUtcNow();
+        if (_deferred.Count > 0 && (_pending.Count > 0 || untilFlush <= TimeSpan.Zero))
+        {
+            work = _deferred.Concat(work); // submitted before the rest
+            _deferred = [];
+            _flushBy = null;
+        }
+        else if (_deferred.Count > 0) _ = WakeWriterAfter(untilFlush!.Value); // woken early (timers round)
         // Appends in order of their expected upper, so that contiguous batches arriving together all fit.
-        var batch = _pending.Concat(_parked)
-            .OrderBy(p => p.Command is AppendBatch a ? a.ExpectedUpper : Frontier.Minimum).ToList();
+        var batch = work.OrderBy(p => p.Command is AppendBatch a ? a.ExpectedUpper : Frontier.Minimum).ToList();
         _pending = [];
         _parked = [];
         if (batch.Count == 0) return;

@@ -20,10 +20,17 @@ internal sealed partial class ShardGrain(
 
     private ShardId Id => new(this.GetPrimaryKeyString());
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        try
+        {
+            await FlushDeferred().WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time: the held-back heartbeats are lost, which only makes their durable heartbeats older.
+        }
         Commit(new ShardState()); // this activation no longer reports the shard's bytes
-        return Task.CompletedTask;
     }
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)

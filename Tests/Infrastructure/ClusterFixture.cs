@@ -51,6 +51,7 @@ public abstract class ClusterFixture : IAsyncLifetime
                 o.CompactionMinBatches = Options.CompactionMinBatches;
                 o.OrphanScanInterval = Options.OrphanScanInterval;
                 o.OrphanMinAge = Options.OrphanMinAge;
+                o.HeartbeatWriteDelay = Options.HeartbeatWriteDelay;
             });
             ConfigureSilo(silo);
         });

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Leases.Hosting;
 using Orleans.TestingHost;
 
 namespace Orleans.Leases.Tests.Infrastructure;
@@ -17,6 +18,15 @@ public class LeaseClusterFixture : ClusterFixture
     public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+
+    /// <summary>Every sync is written at once, so a test sees a heartbeat's effect right after it (the held-back
+    /// heartbeats of the default have tests of their own).</summary>
+    protected override ShardServiceOptions CreateOptions()
+    {
+        var options = base.CreateOptions();
+        options.HeartbeatWriteDelay = TimeSpan.Zero;
+        return options;
+    }
 
     public LeaseSettings Settings => new() { LeaseDuration = Lease, HeartbeatInterval = Heartbeat, Purpose = "test" };
 
