@@ -23,11 +23,11 @@ internal static class AppendBench
         var payload = JsonSerializer.SerializeToUtf8Bytes(new[] { new Update("key-000000", "value", 0, 1) });
 
         // The ceilings first, on an idle store: the appends leave compaction work running behind them.
-        Progress(json, $"raw part uploads, {writers} concurrent, {seconds} s...");
+        Output.Progress(json, $"raw part uploads, {writers} concurrent, {seconds} s...");
         var uploadsPerSecond = await RawUploadsAsync(container, payload, writers, duration);
-        Progress(json, $"sequential ETag writes, {seconds} s...");
+        Output.Progress(json, $"sequential ETag writes, {seconds} s...");
         var etagWritesPerSecond = await SequentialEtagWritesAsync(container, payload, duration);
-        Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
+        Output.Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
         await container.DeleteIfExistsAsync(cancellationToken: cancellation);
         var appends = await AppendsAsync(cluster.Shards, writers, duration);
 
@@ -135,9 +135,4 @@ internal static class AppendBench
     private static double Percentile(double[] sorted, double q) =>
         sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 
-    private static void Progress(bool json, string line)
-    {
-        if (json) Console.Error.WriteLine(line);
-        else Console.WriteLine(line);
-    }
 }

@@ -23,7 +23,7 @@ internal static class BusyReaderBench
     {
         var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(leaseSeconds), Purpose = "bench busy-reader" };
         var blocked = 5 * settings.LeaseDuration;
-        Progress(json, $"3 designs side by side: lease {leaseSeconds} s, client blocked {blocked.TotalSeconds} s, {AppendsPerSecond} appends/s each");
+        Output.Progress(json, $"3 designs side by side: lease {leaseSeconds} s, client blocked {blocked.TotalSeconds} s, {AppendsPerSecond} appends/s each");
 
         var designs = new (string Name, Func<IBenchReader> Create)[]
         {
@@ -219,9 +219,4 @@ internal static class BusyReaderBench
         }
     }
 
-    private static void Progress(bool json, string line)
-    {
-        if (json) Console.Error.WriteLine(line);
-        else Console.WriteLine(line);
-    }
 }

@@ -18,7 +18,7 @@ internal static class ChurnBench
         var shardGrain = client.GetGrain<IShardGrain>(shard.Value);
         var writer = cluster.Shards.Writer(shard);
         var duration = TimeSpan.FromSeconds(seconds);
-        Progress(json, $"churn on {shard} for {seconds} s: 1 writer, a reader every 200 ms (lease 2 s), 1 in 3 dies without closing");
+        Output.Progress(json, $"churn on {shard} for {seconds} s: 1 writer, a reader every 200 ms (lease 2 s), 1 in 3 dies without closing");
 
         var peak = new Figures();
         var opened = 0;
@@ -101,9 +101,4 @@ internal static class ChurnBench
         public Task Ping() => Task.CompletedTask;
     }
 
-    private static void Progress(bool json, string line)
-    {
-        if (json) Console.Error.WriteLine(line);
-        else Console.WriteLine(line);
-    }
 }

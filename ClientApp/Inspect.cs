@@ -18,4 +18,11 @@ internal static class Inspect
 internal static class Output
 {
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>A progress line: on stderr when stdout carries JSON.</summary>
+    public static void Progress(bool json, string line)
+    {
+        if (json) Console.Error.WriteLine(line);
+        else Console.WriteLine(line);
+    }
 }

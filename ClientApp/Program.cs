@@ -15,6 +15,12 @@ inspect.SetAction((parse, cancellation) => Run(cancellation, (cluster, _) =>
     Inspect.RunAsync(cluster, parse.GetRequiredValue(shardArgument), parse.GetValue(json))));
 root.Add(inspect);
 
+var readers = new Command("readers", "List a shard's leased readers: holds, lag, leased snapshots, heartbeat, and the silo of each lease grain.")
+    { shardArgument, json };
+readers.SetAction((parse, cancellation) => Run(cancellation, (cluster, _) =>
+    ReaderList.RunAsync(cluster, parse.GetRequiredValue(shardArgument), parse.GetValue(json))));
+root.Add(readers);
+
 var bench = new Command("bench", "Benchmarks against a running silo and its storage.");
 var writers = new Option<int>("--writers") { Description = "Concurrent writers on one shard (1–1024).", DefaultValueFactory = _ => 32 };
 writers.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 1024) r.AddError("--writers must be 1–1024."); });
@@ -39,16 +45,48 @@ var churn = new Command("churn", "Readers come and go (some die without closing)
 churn.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
     ChurnBench.RunAsync(cluster, parse.GetValue(churnSeconds), parse.GetValue(json), c)));
 bench.Add(churn);
+var shardCount = new Option<int>("--shards") { Description = "Shards (1–100000).", DefaultValueFactory = _ => 1000 };
+shardCount.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100_000) r.AddError("--shards must be 1–100000."); });
+var readersPerShard = new Option<int>("--readers-per-shard") { Description = "Leased readers per shard (1–10000).", DefaultValueFactory = _ => 100 };
+readersPerShard.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 10_000) r.AddError("--readers-per-shard must be 1–10000."); });
+var leaseLength = new Option<double>("--lease-seconds") { Description = "Lease duration (1–3600).", DefaultValueFactory = _ => 60 };
+leaseLength.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 1 or > 3600) r.AddError("--lease-seconds must be 1–3600."); });
+var heartbeatLength = new Option<double>("--heartbeat-seconds") { Description = "Heartbeat interval, below the lease (0.1–900).", DefaultValueFactory = _ => 15 };
+heartbeatLength.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 0.1 or > 900) r.AddError("--heartbeat-seconds must be 0.1–900."); });
+var intervals = new Option<int>("--intervals") { Description = "Heartbeat intervals measured (1–100).", DefaultValueFactory = _ => 4 };
+intervals.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--intervals must be 1–100."); });
+var inProcess = new Option<bool>("--in-process") { Description = "Host the silo in this process (exact CPU, memory and tick lateness)." };
+var leases = new Command("leases", "Many live leases on one silo for several heartbeat intervals: leases kept, writes per shard, tick lateness, CPU, memory.")
+    { shardCount, readersPerShard, leaseLength, heartbeatLength, intervals, inProcess, json };
+leases.Validators.Add(r =>
+{
+    if (r.GetValue(heartbeatLength) >= r.GetValue(leaseLength)) r.AddError("--heartbeat-seconds must be below --lease-seconds.");
+});
+leases.SetAction((parse, cancellation) =>
+{
+    var settings = new LeaseBench.Settings(parse.GetValue(shardCount), parse.GetValue(readersPerShard),
+        TimeSpan.FromSeconds(parse.GetValue(leaseLength)), TimeSpan.FromSeconds(parse.GetValue(heartbeatLength)),
+        parse.GetValue(intervals), parse.GetValue(json));
+    return parse.GetValue(inProcess)
+        ? Guarded(() => LeaseBench.RunInProcessAsync(settings, cancellation))
+        : Run(cancellation, (cluster, c) => LeaseBench.RunAsync(cluster, settings, c));
+});
+bench.Add(leases);
 root.Add(bench);
 
 return await root.Parse(args).InvokeAsync();
 
-static async Task<int> Run(CancellationToken cancellation, Func<Cluster, CancellationToken, Task<int>> work)
+static Task<int> Run(CancellationToken cancellation, Func<Cluster, CancellationToken, Task<int>> work) => Guarded(async () =>
+{
+    await using var cluster = await Cluster.ConnectAsync(cancellation);
+    return await work(cluster, cancellation);
+});
+
+static async Task<int> Guarded(Func<Task<int>> work)
 {
     try
     {
-        await using var cluster = await Cluster.ConnectAsync(cancellation);
-        return await work(cluster, cancellation);
+        return await work();
     }
     catch (Exception error) when (error is ClusterUnreachableException or ShardException or ArgumentException)
     {

@@ -61,6 +61,10 @@ public interface IShardGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("ExpireReader")]
     Task ExpireReader(ReaderId reader);
 
+    /// <summary>The shard's leased readers, as durable.</summary>
+    [AlwaysInterleave, Alias("ReaderIds")]
+    Task<ImmutableArray<ReaderId>> ReaderIds();
+
     /// <summary>The reader's durable holds, or null when the shard holds no such reader.</summary>
     [AlwaysInterleave, Alias("ReaderStatus")]
     Task<ReaderStatus?> ReaderStatus(ReaderId reader);

@@ -30,6 +30,8 @@ internal sealed partial class ShardGrain
             metrics.Expiries.Add(1, new KeyValuePair<string, object?>("cause", "closed"));
     }
 
+    public Task<ImmutableArray<ReaderId>> ReaderIds() => Task.FromResult(_committed.Readers.Keys.Select(r => new ReaderId(r)).ToImmutableArray());
+
     public Task<ReaderStatus?> ReaderStatus(ReaderId reader) => Task.FromResult(_committed.StatusOf(reader.Validated()));
 
     private void StartReaderSweep()

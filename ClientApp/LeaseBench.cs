@@ -1,0 +1,240 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Hosting;
+using Orleans.Leases.Hosting;
+using Orleans.Runtime;
+
+namespace Orleans.Leases.ClientApp;
+
+/// <summary>
+/// Many live leases on one silo for several heartbeat intervals: are they all kept, how many storage writes do their
+/// heartbeats cost each shard, how late do the heartbeat ticks come, and what do they cost in CPU and memory.
+/// </summary>
+internal static class LeaseBench
+{
+    public sealed record Settings(int Shards, int ReadersPerShard, TimeSpan Lease, TimeSpan Heartbeat, int Intervals, bool Json);
+
+    /// <summary>Hosts a silo in this process (on the configured storage) and runs the bench against it. Figures are
+    /// exact here: the process is the silo, and every heartbeat tick is seen through the service's meter.</summary>
+    public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Configuration = new ConfigurationManager() });
+        builder.Configuration.AddConfiguration(Cluster.Configuration);
+        builder.UseOrleans(silo => silo
+            .UseLocalhostClustering(FreePort(), FreePort())
+            .AddShardService());
+        using var host = builder.Build();
+        Output.Progress(settings.Json, "starting a silo in this process...");
+        try
+        {
+            await host.StartAsync(cancellation);
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            throw new ClusterUnreachableException($"the in-process silo did not start (setting Leases:StorageConnectionString): {error.GetBaseException().Message}");
+        }
+        try
+        {
+            return await RunAsync(host.Services.GetRequiredService<IClusterClient>(), new ThisProcess(), settings, cancellation);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Runs against a cluster of one silo (the figures are that silo's, from its runtime statistics).</summary>
+    public static Task<int> RunAsync(Cluster cluster, Settings settings, CancellationToken cancellation) =>
+        RunAsync(cluster.Client, new RemoteSilo(cluster.Client), settings, cancellation);
+
+    private static async Task<int> RunAsync(IClusterClient client, ISiloProbe silo, Settings settings, CancellationToken cancellation)
+    {
+        var shards = new ShardClient(client);
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var shardIds = Enumerable.Range(0, settings.Shards).Select(i => new ShardId($"bench-leases-{run}-{i}")).ToArray();
+        var total = settings.Shards * settings.ReadersPerShard;
+        var lease = new LeaseSettings { LeaseDuration = settings.Lease, HeartbeatInterval = settings.Heartbeat, Purpose = "bench leases" }.Validated();
+        using var lateness = new LatenessRecorder();
+        var clock = Stopwatch.StartNew();
+
+        Output.Progress(settings.Json, $"{settings.Shards} shards × {settings.ReadersPerShard} readers = {total} leases (lease {settings.Lease.TotalSeconds} s, heartbeat {settings.Heartbeat.TotalSeconds} s)");
+        await Parallel.ForEachAsync(shardIds, Parallelism(64, cancellation), async (shard, _) =>
+            await shards.Writer(shard).CompareAndAppendAsync([new("k", "v", 0, 1)], Frontier.At(0), Frontier.At(1)));
+        var baseline = await silo.SampleAsync();
+
+        var readers = new ReadHandle[total];
+        var opened = 0;
+        using (Every(TimeSpan.FromSeconds(5), () => Output.Progress(settings.Json, $"opened {Volatile.Read(ref opened)}/{total} leases, {clock.Elapsed.TotalSeconds:F0} s")))
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, total), Parallelism(1000, cancellation), async (i, _) =>
+            {
+                readers[i] = await shards.OpenReaderAsync(shardIds[i % settings.Shards], lease);
+                Interlocked.Increment(ref opened);
+            });
+        }
+        var openSeconds = clock.Elapsed.TotalSeconds;
+        Output.Progress(settings.Json, $"all {total} leases open after {openSeconds:F1} s; measuring {settings.Intervals} heartbeat intervals");
+
+        // One interval to settle into the rhythm, then the measured ones.
+        await Task.Delay(settings.Heartbeat, cancellation);
+        var writesBefore = await StateWritesAsync(client, shardIds);
+        var start = await silo.SampleAsync();
+        lateness.Start();
+        var window = Stopwatch.StartNew();
+        for (var i = 1; i <= settings.Intervals; i++)
+        {
+            await Task.Delay(settings.Heartbeat, cancellation);
+            Output.Progress(settings.Json, $"interval {i}/{settings.Intervals}: {lateness.Count} heartbeat ticks so far");
+        }
+        lateness.Stop();
+        var end = await silo.SampleAsync();
+        var measured = window.Elapsed;
+        var writes = await StateWritesAsync(client, shardIds) - writesBefore;
+
+        var live = 0;
+        await Parallel.ForEachAsync(readers, Parallelism(1000, cancellation), async (reader, _) =>
+        {
+            if ((await reader.InspectAsync()).IsLive) Interlocked.Increment(ref live);
+        });
+        var intervalsMeasured = measured / settings.Heartbeat;
+        var result = new
+        {
+            mode = silo.Mode,
+            shards = settings.Shards,
+            readersPerShard = settings.ReadersPerShard,
+            leaseSeconds = settings.Lease.TotalSeconds,
+            heartbeatSeconds = settings.Heartbeat.TotalSeconds,
+            openSeconds = Math.Round(openSeconds, 1),
+            measuredSeconds = Math.Round(measured.TotalSeconds, 1),
+            liveLeases = live,
+            leasesLost = total - live,
+            storageWritesPerShardPerInterval = Math.Round(writes / (double)settings.Shards / intervalsMeasured, 3),
+            heartbeatTicks = lateness.Count,
+            heartbeatLatenessP50Ms = lateness.Percentile(0.50),
+            heartbeatLatenessP99Ms = lateness.Percentile(0.99),
+            heartbeatLatenessMaxMs = lateness.Percentile(1.0),
+            siloCpuPercentOfOneCore = end.CpuPercentSince(start),
+            workingSetBytesPerLease = (end.WorkingSet - baseline.WorkingSet) / total,
+            managedHeapBytesPerLease = end.ManagedHeap is { } heap && baseline.ManagedHeap is { } before ? (heap - before) / total : (long?)null,
+        };
+
+        Output.Progress(settings.Json, "closing the leases...");
+        await Parallel.ForEachAsync(readers, Parallelism(1000, cancellation), async (reader, _) => await reader.DisposeAsync());
+        Console.WriteLine(settings.Json
+            ? JsonSerializer.Serialize(result, Output.Json)
+            : $"""
+               {result.liveLeases} live leases, {result.leasesLost} lost, on {result.shards} shards ({result.mode})
+               storage writes per shard per heartbeat interval: {result.storageWritesPerShardPerInterval}
+               heartbeat lateness p50 {result.heartbeatLatenessP50Ms} ms, p99 {result.heartbeatLatenessP99Ms} ms, max {result.heartbeatLatenessMaxMs} ms ({result.heartbeatTicks} ticks)
+               silo CPU {result.siloCpuPercentOfOneCore}% of one core; {result.workingSetBytesPerLease} B working set per lease
+               """);
+        return result.leasesLost == 0 ? 0 : 1;
+    }
+
+    private static async Task<long> StateWritesAsync(IGrainFactory grains, ShardId[] shards)
+    {
+        long writes = 0;
+        await Parallel.ForEachAsync(shards, Parallelism(64, default), async (shard, _) =>
+            Interlocked.Add(ref writes, (await grains.GetGrain<IShardGrain>(shard.Value).Inspect()).Counters.StateWrites));
+        return writes;
+    }
+
+    private static ParallelOptions Parallelism(int degree, CancellationToken cancellation) =>
+        new() { MaxDegreeOfParallelism = degree, CancellationToken = cancellation };
+
+    private static Timer Every(TimeSpan period, Action action) => new(_ => action(), null, period, period);
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Every heartbeat tick's lateness, from the service's meter (in this process only).</summary>
+    private sealed class LatenessRecorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentBag<double> _values = [];
+        private volatile bool _recording;
+
+        public LatenessRecorder()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == ServiceMetrics.MeterName && instrument.Name == "leases.reader.heartbeat_lateness")
+                    listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<double>((_, value, _, _) => { if (_recording) _values.Add(value); });
+            _listener.Start();
+        }
+
+        public int Count => _values.Count;
+
+        public void Start() => _recording = true;
+
+        public void Stop() => _recording = false;
+
+        /// <summary>The <paramref name="q"/> quantile in ms, or null when no tick was seen (a remote silo).</summary>
+        public double? Percentile(double q)
+        {
+            if (_values.IsEmpty) return null;
+            var sorted = _values.Order().ToArray();
+            return Math.Round(sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)], 1);
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    private sealed record Sample(DateTime At, TimeSpan? Cpu, double? CpuPercent, long WorkingSet, long? ManagedHeap)
+    {
+        /// <summary>CPU used between two samples, as a percentage of one core.</summary>
+        public double? CpuPercentSince(Sample start) => Cpu is { } cpu && start.Cpu is { } before
+            ? Math.Round(100 * (cpu - before).TotalSeconds / (At - start.At).TotalSeconds, 1)
+            : CpuPercent is { } percent ? Math.Round(percent, 1) : null;
+    }
+
+    private interface ISiloProbe
+    {
+        string Mode { get; }
+
+        Task<Sample> SampleAsync();
+    }
+
+    private sealed class ThisProcess : ISiloProbe
+    {
+        public string Mode => "in-process";
+
+        public Task<Sample> SampleAsync()
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            using var process = Process.GetCurrentProcess();
+            return Task.FromResult(new Sample(DateTime.UtcNow, process.TotalProcessorTime, null, process.WorkingSet64, GC.GetTotalMemory(false)));
+        }
+    }
+
+    /// <summary>The one silo's runtime statistics (its own CPU and memory readings) through the management grain.</summary>
+    private sealed class RemoteSilo(IClusterClient client) : ISiloProbe
+    {
+        public string Mode => "remote silo";
+
+        public async Task<Sample> SampleAsync()
+        {
+            var management = client.GetGrain<IManagementGrain>(0);
+            var silos = await management.GetHosts(onlyActive: true);
+            if (silos.Count != 1) throw new ArgumentException($"bench leases measures one silo; the cluster has {silos.Count} (use --in-process or a one-silo cluster)");
+            var stats = (await management.GetRuntimeStatistics([.. silos.Keys]))[0].EnvironmentStatistics;
+            // The silo's CPU reading is a percentage of the whole machine.
+            return new Sample(DateTime.UtcNow, null, stats.FilteredCpuUsagePercentage * Environment.ProcessorCount, stats.RawMemoryUsageBytes, null);
+        }
+    }
+}
