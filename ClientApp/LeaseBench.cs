@@ -19,12 +19,19 @@ namespace Orleans.Leases.ClientApp;
 /// </summary>
 internal static class LeaseBench
 {
-    public sealed record Settings(int Shards, int ReadersPerShard, TimeSpan Lease, TimeSpan Heartbeat, int Intervals, bool Json);
+    public sealed record Settings(int Shards, int ReadersPerShard, TimeSpan Lease, TimeSpan Heartbeat, int Intervals, bool Json)
+    {
+        /// <summary>The readers' lease settings; throws <see cref="InvalidLeaseSettingsException"/> for a heartbeat not
+        /// below the lease.</summary>
+        public LeaseSettings LeaseSettings() =>
+            new LeaseSettings { LeaseDuration = Lease, HeartbeatInterval = Heartbeat, Purpose = "bench leases" }.Validated();
+    }
 
     /// <summary>Hosts a silo in this process (on the configured storage) and runs the bench against it. Figures are
     /// exact here: the process is the silo, and every heartbeat tick is seen through the service's meter.</summary>
     public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
     {
+        settings.LeaseSettings();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Configuration = new ConfigurationManager() });
         builder.Configuration.AddConfiguration(Cluster.Configuration);
         builder.UseOrleans(silo => silo
@@ -60,7 +67,7 @@ internal static class LeaseBench
         var run = Guid.NewGuid().ToString("N")[..8];
         var shardIds = Enumerable.Range(0, settings.Shards).Select(i => new ShardId($"bench-leases-{run}-{i}")).ToArray();
         var total = settings.Shards * settings.ReadersPerShard;
-        var lease = new LeaseSettings { LeaseDuration = settings.Lease, HeartbeatInterval = settings.Heartbeat, Purpose = "bench leases" }.Validated();
+        var lease = settings.LeaseSettings();
         using var lateness = new LatenessRecorder();
         var clock = Stopwatch.StartNew();
 
@@ -73,11 +80,13 @@ internal static class LeaseBench
         var opened = 0;
         using (Every(TimeSpan.FromSeconds(5), () => Output.Progress(settings.Json, $"opened {Volatile.Read(ref opened)}/{total} leases, {clock.Elapsed.TotalSeconds:F0} s")))
         {
-            await Parallel.ForEachAsync(Enumerable.Range(0, total), Parallelism(1000, cancellation), async (i, _) =>
-            {
-                readers[i] = await shards.OpenReaderAsync(shardIds[i % settings.Shards], lease);
-                Interlocked.Increment(ref opened);
-            });
+            // A shard's readers open together, so their registrations share the shard's writes.
+            await Parallel.ForEachAsync(Enumerable.Range(0, settings.Shards), Parallelism(32, cancellation), async (s, _) =>
+                await Task.WhenAll(Enumerable.Range(s * settings.ReadersPerShard, settings.ReadersPerShard).Select(async i =>
+                {
+                    readers[i] = await shards.OpenReaderAsync(shardIds[s], lease);
+                    Interlocked.Increment(ref opened);
+                })));
         }
         var openSeconds = clock.Elapsed.TotalSeconds;
         Output.Progress(settings.Json, $"all {total} leases open after {openSeconds:F1} s; measuring {settings.Intervals} heartbeat intervals");

@@ -26,6 +26,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private readonly HashSet<ulong> _returned = [];                // given back, not yet durable
     private ReaderStatus? _durable;                                // the shard's answer to the last sync
     private IReaderClient? _client;                                // pinged before each heartbeat
+    private DateTimeOffset _clientAnsweredAt;
 
     private BatchWorkerFromDelegate _sync = null!;
     private IGrainTimer? _heartbeat;
@@ -129,6 +130,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     {
         _durable = durable;
         _client = durable.Client is { } client ? GrainFactory.GetGrain<IReaderClient>(client) : null;
+        _clientAnsweredAt = time.GetUtcNow();
         _requestedSince = durable.Since;
         foreach (var (leaseId, seqNo) in durable.Leases) _outstanding[leaseId] = seqNo;
         _lease = LeaseState.Live;
@@ -228,20 +230,24 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         }
     }
 
+    /// <summary>Pings the client. A client that is gone (dropped by the cluster, or its process dead) gets no more
+    /// heartbeats. A ping that only timed out (a busy silo or client) does not stop the heartbeat unless the client
+    /// has been silent for half a lease: an overloaded cluster must not drop live readers.</summary>
     private async Task<bool> ClientAnswers()
     {
         if (_client is null) return true;
         try
         {
             await _client.Ping();
+            _clientAnsweredAt = time.GetUtcNow();
             return true;
         }
         catch (Exception error)
         {
-            // Whatever the failure (gone, dropped, timed out, expired in transit), the client did not answer.
             _clientUnanswered++;
-            LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
-            return false;
+            var patient = error is TimeoutException && time.GetUtcNow() - _clientAnsweredAt < _durable!.Settings.LeaseDuration / 2;
+            if (!patient) LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
+            return patient;
         }
     }
 
