@@ -82,7 +82,7 @@ active_silos() {
 echo "Starting $silos silo(s), $Cluster__Clustering clustering, cluster '$Cluster__ClusterId' (logs in $RUN/)..."
 for ((i = 0; i < silos; i++)); do
   : >"$RUN/silo-$i.log"
-  supervise "$i" &
+  supervise "$i" 2>>"$RUN/silo-$i.log" &
   SUPERVISORS+=($!)
 done
 for ((i = 0; i < silos; i++)); do
@@ -104,7 +104,7 @@ echo "Cluster up: $silos active silo(s), gateway(s) from 127.0.0.1:30000."
 dotnet ClientApp/bin/Release/net10.0/Orleans.Leases.ClientApp.dll demo
 
 if ! $once; then
-  env | grep '^Cluster__' | sed 's/^/export /' >"$RUN/cluster.env"
+  for name in $(compgen -e | grep '^Cluster__'); do printf 'export %s=%q\n' "$name" "${!name}"; done >"$RUN/cluster.env"
   echo "Serving. Azurite on 127.0.0.1:10000-10002."
   for ((i = 0; i < silos; i++)); do
     echo "  silo $i: gateway 127.0.0.1:$((30000 + i)), dashboard http://127.0.0.1:$((8080 + i))/, metrics http://127.0.0.1:$((8080 + i))/metrics"
