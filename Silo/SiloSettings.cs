@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using Orleans.Leases.Configuration;
 using Orleans.Leases.Hosting;
@@ -98,8 +99,10 @@ public sealed record SiloSettings
         }
         catch (InvalidOperationException error)
         {
-            // The binder names the property and the value: "Failed to convert configuration value 'x' at 'Leases:OrphanMinAge' ...".
-            throw new InvalidSettingException(ShardServiceOptions.Section, error.Message.Split('\n')[0].Trim());
+            // "Failed to convert configuration value 'x' at 'Leases:OrphanMinAge' to type 'System.TimeSpan'."
+            var binder = Regex.Match(error.Message, "value '(.*)' at '([^']+)' to type '([^']+)'");
+            if (!binder.Success) throw new InvalidSettingException(ShardServiceOptions.Section, error.Message.Split('\n')[0].Trim());
+            throw new InvalidSettingException(binder.Groups[2].Value, $"\"{binder.Groups[1].Value}\" is not a valid {binder.Groups[3].Value}");
         }
     }
 
