@@ -43,7 +43,7 @@ public sealed class OperatedClusterTests(OperatedClusterFixture fixture, ITestOu
         var types = await EventuallyAsync(async () => GrainTypes(await DashboardCountersAsync(port)), t => wanted.All(t.Contains));
         Assert.Superset(wanted.ToHashSet(), types.ToHashSet());
 
-        TakeScreenshotIfChromiumIsInstalled(port);
+        BrowseWithChromiumIfInstalled(port, wanted);
     }
 
     [Fact]
@@ -69,35 +69,36 @@ public sealed class OperatedClusterTests(OperatedClusterFixture fixture, ITestOu
         Assert.Single(await reader.ReadAsync(leased));
     }
 
-    private void TakeScreenshotIfChromiumIsInstalled(int port)
+    /// <summary>Where Debian's chromium is installed: the dashboard's grains page as a browser renders it lists the
+    /// service's grains, and its screenshot is a real picture.</summary>
+    private void BrowseWithChromiumIfInstalled(int port, string[] grainTypes)
     {
         var chromium = new[] { "chromium", "chromium-browser" }
             .SelectMany(name => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(dir => Path.Combine(dir, name)))
             .FirstOrDefault(File.Exists);
         if (chromium is null)
         {
-            output.WriteLine("chromium is not on PATH: the headless screenshot part did not run.");
+            output.WriteLine("chromium is not on PATH: the headless browser part did not run.");
             return;
         }
-        var png = Path.Combine(Path.GetTempPath(), $"dashboard-{Guid.NewGuid():N}.png");
-        try
-        {
-            var (code, log) = Run(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900",
-                "--virtual-time-budget=8000", $"--screenshot={png}", $"http://127.0.0.1:{port}/");
-            Assert.True(code == 0 && File.Exists(png), $"chromium exited {code}:\n{log}");
-            var bytes = File.ReadAllBytes(png);
-            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
-            Assert.True(bytes.Length > 20_000, $"a {bytes.Length}-byte screenshot is too small for the rendered dashboard");
-            output.WriteLine($"dashboard screenshot: {png} ({bytes.Length} bytes)");
-        }
-        catch
-        {
-            File.Delete(png);
-            throw;
-        }
+        var page = $"http://127.0.0.1:{port}/#/grains";
+        string[] browser = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900", "--virtual-time-budget=8000"];
+
+        var (code, dom) = Run(chromium, [.. browser, "--dump-dom", page]);
+        Assert.True(code == 0, $"chromium exited {code}:\n{dom}");
+        foreach (var type in grainTypes) Assert.Contains(type, dom);
+
+        var png = Path.Combine(Path.GetTempPath(), $"dashboard-grains-{Guid.NewGuid():N}.png");
+        (code, var log) = Run(chromium, [.. browser, $"--screenshot={png}", page]);
+        Assert.True(code == 0 && File.Exists(png), $"chromium exited {code}:\n{log}");
+        var bytes = File.ReadAllBytes(png);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
+        Assert.True(bytes.Length > 20_000, $"a {bytes.Length}-byte screenshot is too small for the rendered dashboard");
+        output.WriteLine($"dashboard grains page: {png} ({bytes.Length} bytes)");
     }
 
-    private static (int Code, string Log) Run(string program, params string[] arguments)
+    /// <summary>Runs <paramref name="program"/>, answering its exit code and what it printed (stdout first).</summary>
+    private static (int Code, string Log) Run(string program, string[] arguments)
     {
         using var process = Process.Start(new ProcessStartInfo(program, arguments)
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
@@ -105,7 +106,7 @@ public sealed class OperatedClusterTests(OperatedClusterFixture fixture, ITestOu
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromSeconds(90))) process.Kill(entireProcessTree: true);
         process.WaitForExit();
-        return (process.ExitCode, stdout.Result + stderr.Result);
+        return (process.ExitCode, stdout.Result + "\n" + stderr.Result);
     }
 
     private static async Task<JsonElement> DashboardCountersAsync(int port) =>
