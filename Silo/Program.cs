@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Hosting;
@@ -87,12 +88,14 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
 
     var otlp = settings.OtlpEndpoint is not null || !string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
     if (settings.DashboardPort == 0 && !otlp) return;
-    builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
-    {
-        metrics.AddMeter(ServiceMetrics.MeterName, "Microsoft.Orleans");
-        if (settings.DashboardPort != 0) metrics.AddPrometheusExporter();
-        // Without a setting the exporter reads the OTEL_EXPORTER_OTLP_* variables itself.
-        if (settings.OtlpEndpoint is { } endpoint) metrics.AddOtlpExporter(o => o.Endpoint = endpoint);
-        else if (otlp) metrics.AddOtlpExporter();
-    });
+    builder.Services.AddOpenTelemetry()
+        .ConfigureResource(resource => resource.AddService(cluster.ServiceId, serviceInstanceId: $"{settings.ListenAddress}:{settings.SiloPort}"))
+        .WithMetrics(metrics =>
+        {
+            metrics.AddMeter(ServiceMetrics.MeterName, "Microsoft.Orleans");
+            if (settings.DashboardPort != 0) metrics.AddPrometheusExporter();
+            // Without a setting the exporter reads the OTEL_EXPORTER_OTLP_* variables itself.
+            if (settings.OtlpEndpoint is { } endpoint) metrics.AddOtlpExporter(o => o.Endpoint = endpoint);
+            else if (otlp) metrics.AddOtlpExporter();
+        });
 }
