@@ -14,7 +14,7 @@ silos=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --once) once=true ;;
-    --silos) silos="${2:-}"; shift ;;
+    --silos) silos="${2:-}"; if [ $# -gt 1 ]; then shift; fi ;;
     --silos=*) silos="${1#--silos=}" ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
