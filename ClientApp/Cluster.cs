@@ -1,7 +1,10 @@
+using Azure.Data.Tables;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Leases.Configuration;
 
 namespace Orleans.Leases.ClientApp;
 
@@ -22,9 +25,25 @@ internal sealed class Cluster : IAsyncDisposable
         .AddEnvironmentVariables()
         .Build();
 
+    /// <summary>Connects to the cluster named by the <c>Cluster</c> section, the silo's own settings.</summary>
     public static async Task<Cluster> ConnectAsync(CancellationToken cancellation)
     {
-        var gatewayPort = Configuration.GetValue("Cluster:GatewayPort", 30000);
+        ClusterSettings settings;
+        TableServiceClient? tables = null;
+        try
+        {
+            settings = ClusterSettings.Read(Configuration);
+            if (settings.Clustering == ClusteringKind.AzureTable) tables = new TableServiceClient(settings.ConnectionString);
+        }
+        catch (InvalidSettingException bad)
+        {
+            throw new ClusterUnreachableException(bad.Message);
+        }
+        catch (Exception malformed) when (malformed is FormatException or ArgumentException or InvalidOperationException)
+        {
+            throw new ClusterUnreachableException($"{ClusterSettings.Section}:ConnectionString is not a storage connection string: {malformed.Message}");
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             Configuration = new ConfigurationManager(),
@@ -32,15 +51,21 @@ internal sealed class Cluster : IAsyncDisposable
         });
         builder.Configuration.AddConfiguration(Configuration);
         var attempts = 0;
-        builder.UseOrleansClient(client => client
-            .UseLocalhostClustering(gatewayPort)
+        builder.UseOrleansClient(client =>
+        {
+            if (tables is null)
+                client.UseLocalhostClustering([.. settings.GatewayPorts], settings.ServiceId, settings.ClusterId);
+            else
+                client.UseAzureStorageClustering(o => o.TableServiceClient = tables)
+                    .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
             // A few quick retries (a silo that is still starting), then a clear error rather than a long wait.
-            .UseConnectionRetryFilter(async (_, token) =>
+            client.UseConnectionRetryFilter(async (_, token) =>
             {
                 if (++attempts > 5) return false;
                 await Task.Delay(TimeSpan.FromSeconds(1), token);
                 return true;
-            }));
+            });
+        });
         var host = builder.Build();
         try
         {
@@ -49,8 +74,10 @@ internal sealed class Cluster : IAsyncDisposable
         catch (Exception error)
         {
             host.Dispose();
-            throw new ClusterUnreachableException($"cannot reach the cluster at gateway 127.0.0.1:{gatewayPort} " +
-                                                  $"(setting Cluster:GatewayPort): {error.GetBaseException().Message}");
+            var where = tables is null
+                ? $"at gateway 127.0.0.1:{string.Join(",", settings.GatewayPorts)} (setting Cluster:GatewayPort)"
+                : $"{settings.ClusterId} in the membership table at {tables.Uri} (settings Cluster:ClusterId, Cluster:ConnectionString)";
+            throw new ClusterUnreachableException($"cannot reach the cluster {where}: {error.GetBaseException().Message.Split('\n')[0].Trim()}");
         }
         return new Cluster(host);
     }

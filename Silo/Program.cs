@@ -1,23 +1,101 @@
-using Microsoft.Extensions.Configuration;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using Orleans.Configuration;
+using Orleans.Dashboard;
 using Orleans.Hosting;
+using Orleans.Leases.Configuration;
 using Orleans.Leases.Hosting;
 using Orleans.Leases.Silo;
 
-var builder = Host.CreateApplicationBuilder(args);
-var service = builder.Configuration.GetSection(ShardServiceOptions.Section).Get<ShardServiceOptions>() ?? new();
-var ports = builder.Configuration.GetSection("Silo").Get<SiloSettings>() ?? new();
-
-if (await StorageCheck.FindProblemAsync(service) is { } problem)
+SiloSettings settings;
+try
 {
-    Console.Error.WriteLine($"Storage unreachable: {problem} (setting Leases:StorageConnectionString)");
+    settings = SiloSettings.Read(SiloSettings.Load(args));
+    if (settings.Cluster.Clustering == ClusteringKind.AzureTable)
+        StorageCheck.CreateTableServiceClient(settings.Cluster);   // a malformed connection string, before anything else
+    settings.EnsurePortsFree();
+    if (await StorageCheck.FindProblemAsync(settings.Service) is { } storage)
+        throw new InvalidSettingException($"{ShardServiceOptions.Section}:StorageConnectionString", storage);
+    if (settings.Cluster.Clustering == ClusteringKind.AzureTable && await StorageCheck.FindTableProblemAsync(settings.Cluster) is { } table)
+        throw new InvalidSettingException($"{ClusterSettings.Section}:ConnectionString", table);
+}
+catch (InvalidSettingException bad)
+{
+    Console.Error.WriteLine($"error: {bad.Message}");
     return 1;
 }
 
-builder.UseOrleans(silo => silo
-    .UseLocalhostClustering(ports.SiloPort, ports.GatewayPort)
-    .AddShardService());
+IHost host;
+if (settings.DashboardPort == 0)
+{
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+    AddSilo(builder, settings);
+    host = builder.Build();
+}
+else
+{
+    var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+    builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, settings.DashboardPort));
+    AddSilo(builder, settings);
+    var app = builder.Build();
+    app.MapPrometheusScrapingEndpoint();   // /metrics
+    app.MapOrleansDashboard();             // the dashboard at /
+    host = app;
+}
 
-using var host = builder.Build();
-await host.RunAsync();
+using (host)
+{
+    try
+    {
+        await host.StartAsync();
+    }
+    catch (Exception error)
+    {
+        // Whatever the checks above could not foresee (a port taken in between, membership refusing the silo).
+        Console.Error.WriteLine($"error: the silo did not start: {error.GetBaseException().Message.Split('\n')[0].Trim()}");
+        return 1;
+    }
+    var web = settings.DashboardPort == 0 ? "no dashboard" : $"dashboard http://127.0.0.1:{settings.DashboardPort}/, metrics http://127.0.0.1:{settings.DashboardPort}/metrics";
+    Console.WriteLine($"Silo up: {settings.Cluster.Clustering} cluster {settings.Cluster.ClusterId}, " +
+                      $"silo {settings.ListenAddress}:{settings.SiloPort}, gateway {settings.ListenAddress}:{settings.GatewayPort}, {web}");
+    await host.WaitForShutdownAsync();
+}
 return 0;
+
+static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
+{
+    var cluster = settings.Cluster;
+    builder.UseOrleans(silo =>
+    {
+        if (cluster.Clustering == ClusteringKind.Localhost)
+        {
+            silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+        }
+        else
+        {
+            silo.UseAzureStorageClustering(o => o.TableServiceClient = StorageCheck.CreateTableServiceClient(cluster))
+                .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId))
+                .ConfigureEndpoints(settings.AdvertisedIPAddress, settings.SiloPort, settings.GatewayPort);
+        }
+        silo.AddShardService();
+        if (settings.DashboardPort != 0) silo.AddDashboard();
+    });
+
+    var otlp = settings.OtlpEndpoint is not null || !string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    if (settings.DashboardPort == 0 && !otlp) return;
+    builder.Services.AddOpenTelemetry()
+        .ConfigureResource(resource => resource.AddService(cluster.ServiceId, serviceInstanceId: $"{settings.ListenAddress}:{settings.SiloPort}"))
+        .WithMetrics(metrics =>
+        {
+            metrics.AddMeter(ServiceMetrics.MeterName, "Microsoft.Orleans");
+            if (settings.DashboardPort != 0) metrics.AddPrometheusExporter();
+            // Without a setting the exporter reads the OTEL_EXPORTER_OTLP_* variables itself.
+            if (settings.OtlpEndpoint is { } endpoint) metrics.AddOtlpExporter(o => o.Endpoint = endpoint);
+            else if (otlp) metrics.AddOtlpExporter();
+        });
+}
