@@ -15,7 +15,7 @@ public sealed class ShardClient(IGrainFactory grains)
     public Task<ReadHandle> OpenReaderAsync(ShardId shard, LeaseSettings? settings = null, ReaderId? reader = null) =>
         ReadHandle.OpenAsync(grains, shard, settings, reader);
 
-    public Task<ShardInfo> InspectAsync(ShardId shard) => Shard(shard).Inspect();
+    public Task<ShardInfo> InspectAsync(ShardId shard) => Transient.RetryAsync(Shard(shard).Inspect);
 
     /// <summary>
     /// The exact contents of <paramref name="shard"/> as of <paramref name="asOf"/> (≥ the shard's since), read under
@@ -33,7 +33,7 @@ public sealed class ShardClient(IGrainFactory grains)
         IGrainFactory grains, IEnumerable<PartRef> parts, ulong asOf)
     {
         var worker = grains.GetGrain<IPartWorkerGrain>(0);
-        var updates = await Task.WhenAll(parts.Select(worker.ReadPart));
+        var updates = await Task.WhenAll(parts.Select(part => Transient.RetryAsync(() => worker.ReadPart(part))));
         return Consolidation.AsOf(updates.SelectMany(u => u), asOf);
     }
 
@@ -48,7 +48,7 @@ public sealed class ShardClient(IGrainFactory grains)
         round.CancelAfter(WaitRound);
         try
         {
-            await grain.WaitForUpper(asOf, round.Token);
+            await Transient.RetryAsync(() => grain.WaitForUpper(asOf, round.Token), round.Token);
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
@@ -66,12 +66,18 @@ public sealed class WriteHandle(IGrainFactory grains, ShardId shard)
     /// <summary>
     /// Appends <paramref name="updates"/> (each with expectedUpper ≤ time &lt; newUpper) as the batch
     /// [expectedUpper, newUpper), if the shard's upper is <paramref name="expectedUpper"/>. Retrying with the same
-    /// <paramref name="idempotencyKey"/> applies the batch once.
+    /// <paramref name="idempotencyKey"/> applies the batch once, so transient errors are retried here with the key
+    /// (one is made when none is given); an attempt that landed answers Applied or AlreadyApplied to the retry.
     /// </summary>
     public Task<AppendResult> CompareAndAppendAsync(IEnumerable<Update> updates, Frontier expectedUpper,
-        Frontier newUpper, string? idempotencyKey = null) =>
-        grains.GetGrain<IPartWorkerGrain>(0).Append(Shard, [.. updates], expectedUpper, newUpper,
-            idempotencyKey ?? Guid.NewGuid().ToString("N"));
+        Frontier newUpper, string? idempotencyKey = null)
+    {
+        ImmutableArray<Update> batch = [.. updates];
+        var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
+        var worker = grains.GetGrain<IPartWorkerGrain>(0);
+        return Transient.RetryAsync(() => worker.Append(Shard, batch, expectedUpper, newUpper, key));
+    }
 
-    public async Task<Frontier> FetchUpperAsync() => (await grains.GetGrain<IShardGrain>(Shard.Value).Inspect()).Upper;
+    public async Task<Frontier> FetchUpperAsync() =>
+        (await Transient.RetryAsync(grains.GetGrain<IShardGrain>(Shard.Value).Inspect)).Upper;
 }
