@@ -5,9 +5,10 @@ namespace Orleans.Leases;
 /// <summary>What applications use: writes, snapshots and reads of shards, over the grain interfaces.</summary>
 public sealed class ShardClient(IGrainFactory grains)
 {
-    /// <summary>How long one wait for upper may last before it is asked again; below Orleans' 30 s response timeout,
-    /// so a snapshot can wait as long as its caller allows.</summary>
-    internal static readonly TimeSpan WaitRound = TimeSpan.FromSeconds(20);
+    /// <summary>How long one wait for upper may last before it is asked again, so a snapshot can wait as long as its
+    /// caller allows. Short because a shard grain that deactivates gracefully (its silo stopping) waits for its running
+    /// calls: a wait it cannot end (no append lands while it deactivates) would stall the shard for this long.</summary>
+    internal static readonly TimeSpan WaitRound = TimeSpan.FromSeconds(2);
 
     public WriteHandle Writer(ShardId shard) => new(grains, shard);
 
