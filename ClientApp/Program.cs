@@ -70,6 +70,33 @@ leases.SetAction((parse, cancellation) =>
 bench.Add(leases);
 root.Add(bench);
 
+var chaos = new Command("chaos", "Leases surviving cluster operations, against the silos ./run.sh --silos N supervises.");
+var runDir = new Option<string>("--run-dir") { Description = "Where run.sh keeps silo-<i>.pid.", DefaultValueFactory = _ => ".run" };
+foreach (var (name, kill, description) in new[]
+{
+    ("rolling-restart", false, "Restart every silo in turn (SIGTERM) while readers hold leases and a writer appends; print what broke."),
+    ("kill", true, "Kill the shard's silo (SIGKILL) while readers hold leases and a writer appends; print what broke."),
+})
+{
+    var operation = new Command(name, description) { runDir, json };
+    operation.SetAction((parse, cancellation) =>
+    {
+        SortedDictionary<int, string> silos;
+        try
+        {
+            silos = Chaos.FindSilos(parse.GetValue(runDir)!);
+        }
+        catch (ArgumentException error)
+        {
+            Console.Error.WriteLine($"error: {error.Message}");
+            return Task.FromResult(1);
+        }
+        return Run(cancellation, (cluster, c) => Chaos.RunAsync(cluster, kill, silos, parse.GetValue(json), c));
+    });
+    chaos.Add(operation);
+}
+root.Add(chaos);
+
 return await root.Parse(args).InvokeAsync();
 
 static Task<int> Run(CancellationToken cancellation, Func<Cluster, CancellationToken, Task<int>> work) => Guarded(async () =>

@@ -6,6 +6,8 @@ namespace Orleans.Leases;
 /// A leased reader of one shard, for application code. Its lease lives in the cluster (an
 /// <see cref="IReaderLeaseGrain"/>), which heartbeats it and makes downgrades durable in the background: nothing here
 /// needs to be called "often enough". Dispose it to close the lease.
+/// <para>Calls ride out a gateway or silo going away (<see cref="Transient"/>): each is retried where repeating it is
+/// safe, and the lease survives meanwhile because it lives in the cluster.</para>
 /// </summary>
 public sealed class ReadHandle : IAsyncDisposable
 {
@@ -37,7 +39,8 @@ public sealed class ReadHandle : IAsyncDisposable
     /// <summary>The since this reader last asked for (durable within one heartbeat interval).</summary>
     public Frontier Since { get; private set; }
 
-    /// <summary>Opens a leased reader: its since starts at the shard's since, its seqno hold at the shard's seqno.</summary>
+    /// <summary>Opens a leased reader: its since starts at the shard's since, its seqno hold at the shard's seqno.
+    /// Retried on transient errors: opening an open reader answers its holds.</summary>
     public static async Task<ReadHandle> OpenAsync(IGrainFactory grains, ShardId shard, LeaseSettings? settings = null,
         ReaderId? reader = null)
     {
@@ -47,7 +50,8 @@ public sealed class ReadHandle : IAsyncDisposable
         var client = grains.CreateObjectReference<IReaderClient>(pinged);
         try
         {
-            var opened = await grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id)).Open(settings, client);
+            var lease = grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id));
+            var opened = await Transient.RetryAsync(() => lease.Open(settings, client));
             return new ReadHandle(grains, shard, id, opened, pinged, client);
         }
         catch
@@ -58,10 +62,11 @@ public sealed class ReadHandle : IAsyncDisposable
     }
 
     /// <summary>Lets the shard compact up to <paramref name="since"/>: reads as of earlier times are no longer needed.
-    /// Returns at once; the lease grain makes it durable.</summary>
+    /// Returns at once; the lease grain makes it durable. Retried on transient errors: asking again for the same since
+    /// changes nothing.</summary>
     public async Task DowngradeSinceAsync(Frontier since)
     {
-        await _lease.DowngradeSince(since);
+        await Transient.RetryAsync(() => _lease.DowngradeSince(since));
         Since = since;
     }
 
@@ -69,30 +74,58 @@ public sealed class ReadHandle : IAsyncDisposable
     /// Leases the parts of an exact snapshot as of <paramref name="asOf"/> (≥ <see cref="Since"/>), waiting while the
     /// shard's upper is ≤ asOf for as long as <paramref name="cancellation"/> allows. The lease keeps moving while
     /// this waits. Return the lease with <see cref="ReturnLeaseAsync"/> when the parts are read.
+    /// <para>Retried on transient errors, although leasing is not idempotent: an attempt whose answer was lost may
+    /// leave a second lease nobody returns. That is safe — it only keeps the seqno hold at or below its seqno, so
+    /// nothing is collected early — and it is given back when the reader closes.</para>
     /// </summary>
     public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation = default)
     {
         var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
         while (true)
         {
-            if (await _lease.Snapshot(asOf) is { } leased) return leased;
+            if (await Transient.RetryAsync(() => _lease.Snapshot(asOf), cancellation) is { } leased) return leased;
             await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
         }
     }
 
-    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => _grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part);
+    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) =>
+        Transient.RetryAsync(() => _grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part));
 
     /// <summary>Fetches a leased snapshot's parts and consolidates them as of its time.</summary>
     public Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(LeasedSnapshot snapshot) =>
         ShardClient.ReadPartsAsync(_grains, snapshot.Parts, snapshot.AsOf);
 
-    /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.</summary>
-    public Task ReturnLeaseAsync(LeasedSnapshot snapshot) => _lease.ReturnLease(snapshot.LeaseId);
+    /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.
+    /// Retried on transient errors; a retry that finds the lease unknown means an earlier attempt returned it.</summary>
+    public async Task ReturnLeaseAsync(LeasedSnapshot snapshot)
+    {
+        var attempts = 0;
+        try
+        {
+            await Transient.RetryAsync(() => { attempts++; return _lease.ReturnLease(snapshot.LeaseId); });
+        }
+        catch (UnknownLeaseException) when (attempts > 1)
+        {
+            // Returned by an attempt whose answer was lost.
+        }
+    }
 
-    public Task<ReaderLeaseInfo> InspectAsync() => _lease.Inspect();
+    public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect);
 
-    /// <summary>Ends the lease: the reader's holds are released at the shard and every later call fails.</summary>
-    public Task ExpireAsync() => _lease.Expire();
+    /// <summary>Ends the lease: the reader's holds are released at the shard and every later call fails.
+    /// Retried on transient errors; a retry that finds the lease ended means an earlier attempt ended it.</summary>
+    public async Task ExpireAsync()
+    {
+        var attempts = 0;
+        try
+        {
+            await Transient.RetryAsync(() => { attempts++; return _lease.Expire(); });
+        }
+        catch (LeaseExpiredException) when (attempts > 1)
+        {
+            // Closed by an attempt whose answer was lost.
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -5,9 +5,10 @@ namespace Orleans.Leases;
 /// <summary>What applications use: writes, snapshots and reads of shards, over the grain interfaces.</summary>
 public sealed class ShardClient(IGrainFactory grains)
 {
-    /// <summary>How long one wait for upper may last before it is asked again; below Orleans' 30 s response timeout,
-    /// so a snapshot can wait as long as its caller allows.</summary>
-    internal static readonly TimeSpan WaitRound = TimeSpan.FromSeconds(20);
+    /// <summary>How long one wait for upper may last before it is asked again, so a snapshot can wait as long as its
+    /// caller allows. Short because a shard grain that deactivates gracefully (its silo stopping) waits for its running
+    /// calls: a wait it cannot end (no append lands while it deactivates) would stall the shard for this long.</summary>
+    internal static readonly TimeSpan WaitRound = TimeSpan.FromSeconds(2);
 
     public WriteHandle Writer(ShardId shard) => new(grains, shard);
 
@@ -15,7 +16,7 @@ public sealed class ShardClient(IGrainFactory grains)
     public Task<ReadHandle> OpenReaderAsync(ShardId shard, LeaseSettings? settings = null, ReaderId? reader = null) =>
         ReadHandle.OpenAsync(grains, shard, settings, reader);
 
-    public Task<ShardInfo> InspectAsync(ShardId shard) => Shard(shard).Inspect();
+    public Task<ShardInfo> InspectAsync(ShardId shard) => Transient.RetryAsync(Shard(shard).Inspect);
 
     /// <summary>
     /// The exact contents of <paramref name="shard"/> as of <paramref name="asOf"/> (≥ the shard's since), read under
@@ -33,7 +34,7 @@ public sealed class ShardClient(IGrainFactory grains)
         IGrainFactory grains, IEnumerable<PartRef> parts, ulong asOf)
     {
         var worker = grains.GetGrain<IPartWorkerGrain>(0);
-        var updates = await Task.WhenAll(parts.Select(worker.ReadPart));
+        var updates = await Task.WhenAll(parts.Select(part => Transient.RetryAsync(() => worker.ReadPart(part))));
         return Consolidation.AsOf(updates.SelectMany(u => u), asOf);
     }
 
@@ -48,7 +49,7 @@ public sealed class ShardClient(IGrainFactory grains)
         round.CancelAfter(WaitRound);
         try
         {
-            await grain.WaitForUpper(asOf, round.Token);
+            await Transient.RetryAsync(() => grain.WaitForUpper(asOf, round.Token), round.Token);
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
@@ -66,12 +67,18 @@ public sealed class WriteHandle(IGrainFactory grains, ShardId shard)
     /// <summary>
     /// Appends <paramref name="updates"/> (each with expectedUpper ≤ time &lt; newUpper) as the batch
     /// [expectedUpper, newUpper), if the shard's upper is <paramref name="expectedUpper"/>. Retrying with the same
-    /// <paramref name="idempotencyKey"/> applies the batch once.
+    /// <paramref name="idempotencyKey"/> applies the batch once, so transient errors are retried here with the key
+    /// (one is made when none is given); an attempt that landed answers Applied or AlreadyApplied to the retry.
     /// </summary>
     public Task<AppendResult> CompareAndAppendAsync(IEnumerable<Update> updates, Frontier expectedUpper,
-        Frontier newUpper, string? idempotencyKey = null) =>
-        grains.GetGrain<IPartWorkerGrain>(0).Append(Shard, [.. updates], expectedUpper, newUpper,
-            idempotencyKey ?? Guid.NewGuid().ToString("N"));
+        Frontier newUpper, string? idempotencyKey = null)
+    {
+        ImmutableArray<Update> batch = [.. updates];
+        var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
+        var worker = grains.GetGrain<IPartWorkerGrain>(0);
+        return Transient.RetryAsync(() => worker.Append(Shard, batch, expectedUpper, newUpper, key));
+    }
 
-    public async Task<Frontier> FetchUpperAsync() => (await grains.GetGrain<IShardGrain>(Shard.Value).Inspect()).Upper;
+    public async Task<Frontier> FetchUpperAsync() =>
+        (await Transient.RetryAsync(grains.GetGrain<IShardGrain>(Shard.Value).Inspect)).Upper;
 }

@@ -38,6 +38,8 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     protected virtual void ConfigureSilo(ISiloBuilder silo) { }
 
+    protected virtual void ConfigureClient(IClientBuilder client) { }
+
     public virtual async Task InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(SiloCount);
@@ -55,6 +57,7 @@ public abstract class ClusterFixture : IAsyncLifetime
             });
             ConfigureSilo(silo);
         });
+        builder.ConfigureClient(ConfigureClient);
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }
