@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Leases.Parts;
+using Orleans.Runtime;
 
 namespace Orleans.Leases.Hosting;
 
@@ -41,6 +42,8 @@ public static class ShardStorage
         silo.Services.AddSingleton<ServiceMetrics>();
         silo.Services.AddSingleton(sp => CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value.StorageConnectionString));
         silo.Services.AddSingleton<PartStore>();
+        silo.Services.AddSingleton<SiloStopping>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloStopping>());
         silo.Services.TryAddSingleton(TimeProvider.System);
 
         silo.UseSystemTextJsonGrainStorageSerializer();

@@ -40,6 +40,8 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
     private enum LeaseState { NotOpen, Live, Ended }
 
+    private const ConfigureAwaitOptions KeepContextSuppressThrowing = ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_shardId, _reader) = ReaderLeaseKey.Parse(this.GetPrimaryKeyString());
@@ -51,10 +53,17 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (await _shard.ReaderStatus(_reader) is { } durable) GoLive(durable);
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        if (_lease != LeaseState.Live) return;
+        // Returns and downgrades not yet durable would be forgotten (the next activation starts from the durable
+        // holds, which only keeps more): make them durable while there is time.
+        if (_returned.Count > 0 || _requestedSince > _durable!.Since)
+        {
+            _urgent = true;
+            await _sync.NotifyAndWaitForWorkToBeServiced().WaitAsync(cancellationToken).ConfigureAwait(KeepContextSuppressThrowing);
+        }
         if (_lease == LeaseState.Live) metrics.LiveLeases.Add(-1);
-        return Task.CompletedTask;
     }
 
     public async Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient client)

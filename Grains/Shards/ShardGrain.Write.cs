@@ -44,7 +44,7 @@ internal sealed partial class ShardGrain
     /// within <paramref name="allowance"/>. A shard's readers' heartbeats thus share about one write per interval.</summary>
     private Task<T> SubmitDeferred<T>(ShardCommand command, TimeSpan allowance)
     {
-        if (allowance <= TimeSpan.Zero) return Submit<T>(command);
+        if (allowance <= TimeSpan.Zero || stopping.Token.IsCancellationRequested) return Submit<T>(command);
         var pending = Count(new PendingCommand(command));
         _deferred.Add(pending);
         var flushBy = time.GetUtcNow() + allowance;
@@ -77,7 +77,7 @@ internal sealed partial class ShardGrain
     {
         var work = _pending.Concat(_parked);
         var untilFlush = _flushBy - time.GetUtcNow();
-        if (_deferred.Count > 0 && (_pending.Count > 0 || untilFlush <= TimeSpan.Zero))
+        if (_deferred.Count > 0 && (_pending.Count > 0 || untilFlush <= TimeSpan.Zero || stopping.Token.IsCancellationRequested))
         {
             work = _deferred.Concat(work); // submitted before the rest
             _deferred = [];
@@ -127,7 +127,8 @@ internal sealed partial class ShardGrain
         var now = time.GetUtcNow();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (IsAheadOfUpper(outcomes[i], batch[i]) && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
+            if (IsAheadOfUpper(outcomes[i], batch[i]) && !stopping.Token.IsCancellationRequested
+                && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
             {
                 _parked.Add(batch[i]);
                 _ = WakeWriterAfter(wait);
@@ -170,9 +171,10 @@ internal sealed partial class ShardGrain
         outcome is Outcome.Unchanged { Answer: AppendResult { Outcome: AppendOutcome.UpperMismatch } mismatch }
         && pending.Command is AppendBatch append && mismatch.Upper < append.ExpectedUpper;
 
+    /// <summary>Runs the writer loop after <paramref name="wait"/>, or as soon as the silo begins to stop.</summary>
     private async Task WakeWriterAfter(TimeSpan wait)
     {
-        await Task.Delay(wait, time);
+        await Task.Delay(wait, time, stopping.Token).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing);
         _writer.Notify();
     }
 

@@ -14,6 +14,7 @@ internal sealed partial class ShardGrain(
     TimeProvider time,
     IOptions<ShardServiceOptions> options,
     ServiceMetrics metrics,
+    SiloStopping stopping,
     ILogger<ShardGrain> logger) : Grain, IShardGrain
 {
     private readonly List<UpperWaiter> _upperWaiters = [];
@@ -48,12 +49,17 @@ internal sealed partial class ShardGrain(
 
     public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)
     {
-        if (!_committed.Upper.Contains(asOf)) return _committed.Upper;
+        if (!_committed.Upper.Contains(asOf) || stopping.Token.IsCancellationRequested) return _committed.Upper;
         var waiter = new UpperWaiter(asOf);
         _upperWaiters.Add(waiter);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellation, stopping.Token);
         try
         {
-            await waiter.Reached.Task.WaitAsync(cancellation);
+            await waiter.Reached.Task.WaitAsync(wait.Token);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            // This silo is stopping: answer now so the deactivation is not held up; the caller asks again.
         }
         finally
         {
