@@ -68,6 +68,12 @@ internal static class Chaos
         int signal, Action<string> progress, CancellationToken cancellation)
     {
         var pid = ReadPid(silos[index]) ?? throw new ArgumentException($"{silos[index]} holds no pid");
+        // Silo i has the i-th lowest silo port; it is back when that address is gone (left, or declared dead) and
+        // every silo is active again, its successor included.
+        var before = (await Transient.RetryAsync(() => management.GetHosts(onlyActive: true), cancellation)).Keys
+            .OrderBy(s => s.Endpoint.Port).ToList();
+        var rank = silos.Keys.ToList().IndexOf(index);
+        var gone = rank < before.Count ? before[rank] : null;
         progress($"silo {index} (pid {pid}): {(signal == SigKill ? "SIGKILL" : "SIGTERM")}");
         var clock = Stopwatch.StartNew();
         if (Kill(pid, signal) != 0) throw new ArgumentException($"cannot signal silo {index} (pid {pid}): errno {Marshal.GetLastPInvokeError()}");
@@ -78,7 +84,7 @@ internal static class Chaos
                 throw new ClusterUnreachableException($"silo {index} did not come back within {ComebackPatience.TotalSeconds} s (is ./run.sh supervising it?)");
             if (ReadPid(silos[index]) is not { } next || next == pid || Kill(next, 0) != 0 || Kill(pid, 0) == 0) continue;
             var active = await Transient.RetryAsync(() => management.GetHosts(onlyActive: true), cancellation);
-            if (active.Count != silos.Count) continue;
+            if (active.Count != silos.Count || (gone is not null && active.ContainsKey(gone))) continue;
             progress($"silo {index} back as pid {next}; {active.Count} silos active after {clock.Elapsed.TotalSeconds:F1} s");
             return;
         }
