@@ -15,7 +15,7 @@ public sealed record ChaosSettings
 
     public LeaseSettings Lease { get; init; } = new()
     {
-        LeaseDuration = TimeSpan.FromSeconds(10), HeartbeatInterval = TimeSpan.FromSeconds(2), Purpose = "chaos",
+        LeaseDuration = TimeSpan.FromSeconds(20), HeartbeatInterval = TimeSpan.FromSeconds(2), Purpose = "chaos",
     };
 
     public ulong BlockAhead { get; init; } = 30;

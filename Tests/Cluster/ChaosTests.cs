@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace Orleans.Leases.Tests.Cluster;
 
 /// <summary>Three silos on the real clock. A crashed silo is declared dead within a few seconds (1 s probes), and the
-/// shard wakes overdue lease grains every second, so that a 10 s lease outlives both; the client refreshes its
+/// shard wakes overdue lease grains every second, so that a 20 s lease outlives both with room for a loaded machine; the client refreshes its
 /// gateway list every second, so it finds restarted silos' gateways.</summary>
 public sealed class ThreeSiloFixture : ClusterFixture
 {
