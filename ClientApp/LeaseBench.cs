@@ -74,7 +74,7 @@ internal static class LeaseBench
         Output.Progress(settings.Json, $"{settings.Shards} shards × {settings.ReadersPerShard} readers = {total} leases (lease {settings.Lease.TotalSeconds} s, heartbeat {settings.Heartbeat.TotalSeconds} s)");
         await Parallel.ForEachAsync(shardIds, Parallelism(64, cancellation), async (shard, _) =>
             await shards.Writer(shard).CompareAndAppendAsync([new("k", "v", 0, 1)], Frontier.At(0), Frontier.At(1)));
-        var baseline = await silo.SampleAsync();
+        var baseline = await silo.SampleAsync(settled: true);
 
         var readers = new ReadHandle[total];
         var opened = 0;
@@ -94,7 +94,7 @@ internal static class LeaseBench
         // One interval to settle into the rhythm, then the measured ones.
         await Task.Delay(settings.Heartbeat, cancellation);
         var writesBefore = await StateWritesAsync(client, shardIds);
-        var start = await silo.SampleAsync();
+        var start = await silo.SampleAsync(settled: false);
         lateness.Start();
         var window = Stopwatch.StartNew();
         for (var i = 1; i <= settings.Intervals; i++)
@@ -103,15 +103,19 @@ internal static class LeaseBench
             Output.Progress(settings.Json, $"interval {i}/{settings.Intervals}: {lateness.Count} heartbeat ticks so far");
         }
         lateness.Stop();
-        var end = await silo.SampleAsync();
+        var end = await silo.SampleAsync(settled: false);
         var measured = window.Elapsed;
         var writes = await StateWritesAsync(client, shardIds) - writesBefore;
 
         var live = 0;
+        long unanswered = 0;
         await Parallel.ForEachAsync(readers, Parallelism(1000, cancellation), async (reader, _) =>
         {
-            if ((await reader.InspectAsync()).IsLive) Interlocked.Increment(ref live);
+            var info = await reader.InspectAsync();
+            if (info.IsLive) Interlocked.Increment(ref live);
+            Interlocked.Add(ref unanswered, info.ClientUnanswered);
         });
+        var settled = await silo.SampleAsync(settled: true); // after the window: a forced collection pauses every tick
         var intervalsMeasured = measured / settings.Heartbeat;
         var result = new
         {
@@ -124,14 +128,15 @@ internal static class LeaseBench
             measuredSeconds = Math.Round(measured.TotalSeconds, 1),
             liveLeases = live,
             leasesLost = total - live,
+            clientPingsUnanswered = unanswered,
             storageWritesPerShardPerInterval = Math.Round(writes / (double)settings.Shards / intervalsMeasured, 3),
             heartbeatTicks = lateness.Count,
             heartbeatLatenessP50Ms = lateness.Percentile(0.50),
             heartbeatLatenessP99Ms = lateness.Percentile(0.99),
             heartbeatLatenessMaxMs = lateness.Percentile(1.0),
             siloCpuPercentOfOneCore = end.CpuPercentSince(start),
-            workingSetBytesPerLease = (end.WorkingSet - baseline.WorkingSet) / total,
-            managedHeapBytesPerLease = end.ManagedHeap is { } heap && baseline.ManagedHeap is { } before ? (heap - before) / total : (long?)null,
+            workingSetBytesPerLease = (settled.WorkingSet - baseline.WorkingSet) / total,
+            managedHeapBytesPerLease = settled.ManagedHeap is { } heap && baseline.ManagedHeap is { } before ? (heap - before) / total : (long?)null,
         };
 
         Output.Progress(settings.Json, "closing the leases...");
@@ -214,18 +219,23 @@ internal static class LeaseBench
     {
         string Mode { get; }
 
-        Task<Sample> SampleAsync();
+        /// <summary>CPU and memory now; <paramref name="settled"/> first collects garbage (in this process), for
+        /// memory figures that count live objects only.</summary>
+        Task<Sample> SampleAsync(bool settled);
     }
 
     private sealed class ThisProcess : ISiloProbe
     {
         public string Mode => "in-process";
 
-        public Task<Sample> SampleAsync()
+        public Task<Sample> SampleAsync(bool settled)
         {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
+            if (settled)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+            }
             using var process = Process.GetCurrentProcess();
             return Task.FromResult(new Sample(DateTime.UtcNow, process.TotalProcessorTime, null, process.WorkingSet64, GC.GetTotalMemory(false)));
         }
@@ -236,7 +246,7 @@ internal static class LeaseBench
     {
         public string Mode => "remote silo";
 
-        public async Task<Sample> SampleAsync()
+        public async Task<Sample> SampleAsync(bool settled)
         {
             var management = client.GetGrain<IManagementGrain>(0);
             var silos = await management.GetHosts(onlyActive: true);
