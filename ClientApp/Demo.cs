@@ -35,22 +35,19 @@ internal static class Demo
     /// lease ends.</summary>
     private static async Task ReaderLifecycleAsync(ShardClient shards, ShardId shard, WriteHandle writer, CancellationToken cancellation)
     {
-        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(3), HeartbeatInterval = TimeSpan.FromMilliseconds(750), Purpose = "demo" };
+        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(5), HeartbeatInterval = TimeSpan.FromSeconds(1), Purpose = "demo" };
         var reader = await shards.OpenReaderAsync(shard, settings);
         Console.WriteLine($"Reader {reader.Reader} opened: lease {settings.LeaseDuration.TotalSeconds} s, heartbeat {settings.EffectiveHeartbeatInterval.TotalMilliseconds} ms");
         await reader.DowngradeSinceAsync(Frontier.At(4));
 
         const ulong asOf = 20;
-        Console.WriteLine($"  the client blocks in a snapshot as of {asOf} (upper is 8) for 6 s, twice its lease, while a writer appends:");
+        Console.WriteLine($"  the client blocks in a snapshot as of {asOf} (upper is 8) for 10 s, twice its lease, while a writer appends:");
         var snapshot = reader.SnapshotAsync(asOf, cancellation);
         var upper = 8UL;
-        for (var second = 1; second <= 6; second++)
+        for (var second = 1; second <= 10; second++, upper++)
         {
-            for (var i = 0; i < 2; i++, upper++)
-            {
-                await writer.CompareAndAppendAsync([new("tick", "t", upper, 1)], Frontier.At(upper), Frontier.At(upper + 1));
-                await Task.Delay(500, cancellation);
-            }
+            await writer.CompareAndAppendAsync([new("tick", "t", upper, 1)], Frontier.At(upper), Frontier.At(upper + 1));
+            await Task.Delay(1000, cancellation);
             var lease = await reader.InspectAsync();
             var now = await shards.InspectAsync(shard);
             Console.WriteLine($"    {second} s: shard seqno {now.SeqNo}, reader seqno hold {lease.Durable!.SeqNoHold}, " +

@@ -95,6 +95,7 @@ internal static class LeaseBench
         await Task.Delay(settings.Heartbeat, cancellation);
         var writesBefore = await StateWritesAsync(client, shardIds);
         var start = await silo.SampleAsync(settled: false);
+        var gcPauseBefore = GC.GetTotalPauseDuration();
         lateness.Start();
         var window = Stopwatch.StartNew();
         for (var i = 1; i <= settings.Intervals; i++)
@@ -104,6 +105,7 @@ internal static class LeaseBench
         }
         lateness.Stop();
         var end = await silo.SampleAsync(settled: false);
+        var gcPause = GC.GetTotalPauseDuration() - gcPauseBefore;
         var measured = window.Elapsed;
         var writes = await StateWritesAsync(client, shardIds) - writesBefore;
 
@@ -135,6 +137,8 @@ internal static class LeaseBench
             heartbeatLatenessP99Ms = lateness.Percentile(0.99),
             heartbeatLatenessMaxMs = lateness.Percentile(1.0),
             siloCpuPercentOfOneCore = end.CpuPercentSince(start),
+            gcPauseMsInWindow = silo.Mode == "in-process" ? Math.Round(gcPause.TotalMilliseconds) : (double?)null,
+            serverGc = System.Runtime.GCSettings.IsServerGC,
             workingSetBytesPerLease = (settled.WorkingSet - baseline.WorkingSet) / total,
             managedHeapBytesPerLease = settled.ManagedHeap is { } heap && baseline.ManagedHeap is { } before ? (heap - before) / total : (long?)null,
         };
