@@ -2,7 +2,7 @@ using System.CommandLine;
 using Orleans.Leases;
 using Orleans.Leases.ClientApp;
 
-var root = new RootCommand("Orleans.Leases client: demo, inspection and benchmarks against a running silo.");
+var root = new RootCommand("Orleans.Leases client: demo, inspection, benchmarks and chaos scenarios against a running cluster.");
 
 var demo = new Command("demo", "Append a few batches, read snapshots as of several times, print the shard's facts.");
 demo.SetAction((_, cancellation) => Run(cancellation, (cluster, c) => Demo.RunAsync(cluster, c)));
