@@ -130,4 +130,37 @@ public sealed class StorageOutageTests(OwnAzuriteFixture fixture)
         for (var asOf = 0UL; asOf < 10; asOf++)
             Assert.Equal(Consolidation.AsOf(all, asOf).ToArray(), (await fixture.Shards.ReadAsync(shard, asOf)).ToArray());
     }
+
+    [Fact]
+    public async Task A_lease_outlives_a_storage_outage_shorter_than_its_duration()
+    {
+        var shard = ClusterFixture.NewShard("outage-lease");
+        await fixture.Shards.Writer(shard).CompareAndAppendAsync([At(0, "a")], F(0), F(1), "a");
+        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(20), HeartbeatInterval = TimeSpan.FromSeconds(1) };
+        await using var reader = await fixture.Shards.OpenReaderAsync(shard, settings);
+        var leased = await reader.SnapshotAsync(0);
+
+        fixture.StopStorage();
+        var cutAt = DateTimeOffset.UtcNow;
+        // A change that needs storage waits in the storage client's retries, and fails with the typed error if
+        // storage stays away longer; the lease's heartbeats wait the same way in the background.
+        var during = reader.SnapshotAsync(0);
+        await Task.Delay(TimeSpan.FromSeconds(8));
+        fixture.StartStorage();
+        try
+        {
+            await during;
+        }
+        catch (ShardStorageException)
+        {
+            // In doubt while storage was away: the caller may retry.
+        }
+
+        var info = await Eventually.Async(reader.InspectAsync, i => !i.IsLive || i.Durable!.LastHeartbeat > cutAt,
+            "no heartbeat after storage came back", TimeSpan.FromSeconds(30));
+        Assert.True(info.IsLive, $"the lease was lost to an 8 s outage: {info}");
+        Assert.True(info.OutstandingLeases >= 1);
+        Assert.True(info.Durable!.SeqNoHold <= leased.SeqNo, "the hold moved past the outstanding leased part");
+        Assert.Single(await reader.ReadAsync(leased));
+    }
 }
