@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Orleans.Leases.Hosting;
+using Orleans.Placement;
 using Orleans.Runtime;
 
 namespace Orleans.Leases.Readers;
@@ -11,6 +12,8 @@ namespace Orleans.Leases.Readers;
 /// downgrade durable in one shard call per sync. Waiting (for a shard's upper) never happens in this grain's turn,
 /// and the timer interleaves with calls, so a busy or blocked client never stops the heartbeat.
 /// </summary>
+// Moving it buys nothing (the next activation resumes from the durable holds); a stalled move stops its heartbeats.
+[Immovable]
 internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics metrics, ILogger<ReaderLeaseGrain> logger)
     : Grain, IReaderLeaseGrain
 {

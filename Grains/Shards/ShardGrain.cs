@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Leases.Hosting;
+using Orleans.Placement;
 using Orleans.Runtime;
 
 namespace Orleans.Leases.Shards;
@@ -9,6 +10,8 @@ namespace Orleans.Leases.Shards;
 /// The single writer of one shard's persisted state. Calls interleave; each change goes through one writer loop
 /// (<see cref="ShardGrain.Write"/>) that applies everything pending and makes one ETag-guarded write.
 /// </summary>
+// Moving it buys nothing (the next activation reloads the state) and a stalled move stalls the shard.
+[Immovable]
 internal sealed partial class ShardGrain(
     [PersistentState("shard", ShardStorage.Name)] IPersistentState<ShardState> state,
     TimeProvider time,
