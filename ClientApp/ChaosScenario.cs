@@ -127,6 +127,12 @@ public sealed class ChaosScenario
         try
         {
             await operations(cancellation);
+            // They end when the shard serves again: the writer lands an append (a crashed shard's silo may have
+            // left it down until now).
+            var landed = Interlocked.Read(ref _appendsDuring);
+            var recovery = Stopwatch.StartNew();
+            while (Interlocked.Read(ref _appendsDuring) == landed && recovery.Elapsed < TimeSpan.FromSeconds(60))
+                await Task.Delay(100, cancellation);
         }
         finally
         {
