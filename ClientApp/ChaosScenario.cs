@@ -255,9 +255,9 @@ public sealed class ChaosScenario
             {
                 await step();
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            catch (Exception error) when (stop.IsCancellationRequested && error is OperationCanceledException or TimeoutException)
             {
-                return;
+                return; // cut short by the stop, which also ends the retries of a call that timed out
             }
             catch (LeaseExpiredException error)
             {
