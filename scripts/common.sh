@@ -57,9 +57,15 @@ start_azurite() {
   fi
 }
 
+# stop_started PID...: stops what this script started (and its Azurite); whatever ignores SIGTERM for 10 s is killed
+# (Azurite sometimes does).
 stop_started() {
+  local pid
   for pid in "$@" "$AZURITE_PID"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
   return 0
 }
