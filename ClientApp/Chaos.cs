@@ -41,7 +41,7 @@ internal static class Chaos
     public static async Task<int> RunAsync(Cluster cluster, bool kill, SortedDictionary<int, string> silos, bool json,
         CancellationToken cancellation)
     {
-        var progress = (string line) => { if (json) Console.Error.WriteLine(line); else Console.WriteLine(line); };
+        Action<string> progress = line => Output.Progress(json, line);
         var management = cluster.Client.GetGrain<IManagementGrain>(0);
         var scenario = new ChaosScenario(cluster.Client, Settings, progress);
         var report = await scenario.RunAsync(kill ? "kill" : "rolling-restart", async c =>

@@ -79,20 +79,11 @@ foreach (var (name, kill, description) in new[]
 })
 {
     var operation = new Command(name, description) { runDir, json };
-    operation.SetAction((parse, cancellation) =>
+    operation.SetAction((parse, cancellation) => Guarded(() =>
     {
-        SortedDictionary<int, string> silos;
-        try
-        {
-            silos = Chaos.FindSilos(parse.GetValue(runDir)!);
-        }
-        catch (ArgumentException error)
-        {
-            Console.Error.WriteLine($"error: {error.Message}");
-            return Task.FromResult(1);
-        }
+        var silos = Chaos.FindSilos(parse.GetValue(runDir)!); // before connecting: without pid files there is nothing to do
         return Run(cancellation, (cluster, c) => Chaos.RunAsync(cluster, kill, silos, parse.GetValue(json), c));
-    });
+    }));
     chaos.Add(operation);
 }
 root.Add(chaos);

@@ -88,8 +88,7 @@ public sealed class ReadHandle : IAsyncDisposable
         }
     }
 
-    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) =>
-        Transient.RetryAsync(() => _grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part));
+    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => ShardClient.FetchPartAsync(_grains, part);
 
     /// <summary>Fetches a leased snapshot's parts and consolidates them as of its time.</summary>
     public Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(LeasedSnapshot snapshot) =>
@@ -97,35 +96,14 @@ public sealed class ReadHandle : IAsyncDisposable
 
     /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.
     /// Retried on transient errors; a retry that finds the lease unknown means an earlier attempt returned it.</summary>
-    public async Task ReturnLeaseAsync(LeasedSnapshot snapshot)
-    {
-        var attempts = 0;
-        try
-        {
-            await Transient.RetryAsync(() => { attempts++; return _lease.ReturnLease(snapshot.LeaseId); });
-        }
-        catch (UnknownLeaseException) when (attempts > 1)
-        {
-            // Returned by an attempt whose answer was lost.
-        }
-    }
+    public Task ReturnLeaseAsync(LeasedSnapshot snapshot) =>
+        Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(snapshot.LeaseId));
 
     public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect);
 
     /// <summary>Ends the lease: the reader's holds are released at the shard and every later call fails.
     /// Retried on transient errors; a retry that finds the lease ended means an earlier attempt ended it.</summary>
-    public async Task ExpireAsync()
-    {
-        var attempts = 0;
-        try
-        {
-            await Transient.RetryAsync(() => { attempts++; return _lease.Expire(); });
-        }
-        catch (LeaseExpiredException) when (attempts > 1)
-        {
-            // Closed by an attempt whose answer was lost.
-        }
-    }
+    public Task ExpireAsync() => Transient.RetryAsync<LeaseExpiredException>(_lease.Expire);
 
     public async ValueTask DisposeAsync()
     {

@@ -16,6 +16,10 @@ public sealed class ShardClient(IGrainFactory grains)
     public Task<ReadHandle> OpenReaderAsync(ShardId shard, LeaseSettings? settings = null, ReaderId? reader = null) =>
         ReadHandle.OpenAsync(grains, shard, settings, reader);
 
+    /// <summary>One part's updates, as stored.</summary>
+    internal static Task<ImmutableArray<Update>> FetchPartAsync(IGrainFactory grains, PartRef part) =>
+        Transient.RetryAsync(() => grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part));
+
     public Task<ShardInfo> InspectAsync(ShardId shard) => Transient.RetryAsync(Shard(shard).Inspect);
 
     /// <summary>
@@ -33,8 +37,7 @@ public sealed class ShardClient(IGrainFactory grains)
     internal static async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadPartsAsync(
         IGrainFactory grains, IEnumerable<PartRef> parts, ulong asOf)
     {
-        var worker = grains.GetGrain<IPartWorkerGrain>(0);
-        var updates = await Task.WhenAll(parts.Select(part => Transient.RetryAsync(() => worker.ReadPart(part))));
+        var updates = await Task.WhenAll(parts.Select(part => FetchPartAsync(grains, part)));
         return Consolidation.AsOf(updates.SelectMany(u => u), asOf);
     }
 

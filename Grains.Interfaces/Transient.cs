@@ -45,4 +45,20 @@ public static class Transient
 
     public static Task RetryAsync(Func<Task> call, CancellationToken cancellation = default) =>
         RetryAsync(async () => { await call(); return true; }, cancellation);
+
+    /// <summary>Like <see cref="RetryAsync(Func{Task}, CancellationToken)"/>, for a call that fails with
+    /// <typeparamref name="TLanded"/> once it has taken effect: met on a retry, that error means an attempt whose answer
+    /// was lost did the work.</summary>
+    public static async Task RetryAsync<TLanded>(Func<Task> call) where TLanded : Exception
+    {
+        var attempts = 0;
+        try
+        {
+            await RetryAsync(() => { attempts++; return call(); });
+        }
+        catch (TLanded) when (attempts > 1)
+        {
+            // Done by an earlier attempt.
+        }
+    }
 }
