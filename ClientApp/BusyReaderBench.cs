@@ -5,15 +5,10 @@ using System.Text.Json;
 namespace Orleans.Leases.ClientApp;
 
 /// <summary>
-/// The seed's scenario, side by side in three designs over the same shard service: a reader whose client blocks in a
-/// snapshot for 5× its lease while a writer appends and the client's progress keeps asking for since downgrades.
-/// <list type="bullet">
-/// <item><c>caller</c>: the client heartbeats and downgrades only between its own calls.</item>
-/// <item><c>heartbeat-only</c>: a background task extends the lease; downgrades still wait for the client's calls.</item>
-/// <item><c>lease-grain</c>: this service: the lease grain's timer heartbeats and downgrades.</item>
-/// </list>
-/// Each design has its own shard with a second, idle reader holding the shard's since, so the busy reader's
-/// downgrades change nothing for others (the wake policy should not wake for them).
+/// The seed's scenario: a reader whose client blocks in a snapshot for 5× its lease while a writer appends and the
+/// client's progress keeps asking for since downgrades; the lease grain's timer heartbeats and downgrades. The shard
+/// has a second, idle reader holding the shard's since, so the busy reader's downgrades change nothing for others
+/// (the wake policy should not wake for them).
 /// </summary>
 internal static class BusyReaderBench
 {
@@ -23,40 +18,31 @@ internal static class BusyReaderBench
     {
         var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(leaseSeconds), Purpose = "bench busy-reader" };
         var blocked = 5 * settings.LeaseDuration;
-        Output.Progress(json, $"3 designs side by side: lease {leaseSeconds} s, client blocked {blocked.TotalSeconds} s, {AppendsPerSecond} appends/s each");
+        Output.Progress(json, $"lease {leaseSeconds} s, client blocked {blocked.TotalSeconds} s, {AppendsPerSecond} appends/s");
 
-        var designs = new (string Name, Func<IBenchReader> Create)[]
-        {
-            ("caller", () => new ClientDrivenReader(cluster.Client, settings, backgroundHeartbeat: false)),
-            ("heartbeat-only", () => new ClientDrivenReader(cluster.Client, settings, backgroundHeartbeat: true)),
-            ("lease-grain", () => new LeaseGrainReader(cluster.Shards, settings)),
-        };
-        var results = await Task.WhenAll(designs.Select(d => RunDesignAsync(cluster, d.Name, d.Create(), settings, blocked, cancellation)));
-
-        var output = results.ToDictionary(r => r.Design, r => (object)r);
+        var r = await RunAsync(cluster, new LeaseGrainReader(cluster.Shards, settings), settings, blocked, cancellation);
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(new { leaseSeconds, blockedSeconds = blocked.TotalSeconds, designs = output },
+            Console.WriteLine(JsonSerializer.Serialize(new { leaseSeconds, blockedSeconds = blocked.TotalSeconds, result = r },
                 Output.Json));
         }
         else
         {
-            foreach (var r in results)
-                Console.WriteLine($"{r.Design,-15} lease lost {r.LeaseLost,-5}  max seqno lag {r.MaxSeqNoLag,4}  max since lag {r.MaxSinceLag,4}  " +
+            Console.WriteLine($"lease lost {r.LeaseLost,-5}  max seqno lag {r.MaxSeqNoLag,4}  max since lag {r.MaxSinceLag,4}  " +
                                   $"storage writes {r.StorageWrites,4}  wakeups {r.Wakeups,3}  wakeups/downgrade {r.WakeupsPerSinceDowngrade:0.000}  " +
                                   $"retired bytes peak {r.PeakRetiredBytes} final {r.FinalRetiredBytes}  retained seqnos peak {r.PeakRetainedSeqNos} final {r.FinalRetainedSeqNos}");
         }
         return 0;
     }
 
-    private sealed record DesignResult(string Design, string Shard, bool LeaseLost, ulong MaxSeqNoLag, ulong MaxSinceLag, long StorageWrites,
+    private sealed record Result(string Shard, bool LeaseLost, ulong MaxSeqNoLag, ulong MaxSinceLag, long StorageWrites,
         long Wakeups, long SinceDowngrades, double WakeupsPerSinceDowngrade, long PeakRetiredBytes, long FinalRetiredBytes,
         ulong PeakRetainedSeqNos, ulong FinalRetainedSeqNos);
 
-    private static async Task<DesignResult> RunDesignAsync(Cluster cluster, string design, IBenchReader reader,
+    private static async Task<Result> RunAsync(Cluster cluster, LeaseGrainReader reader,
         LeaseSettings settings, TimeSpan blocked, CancellationToken cancellation)
     {
-        var shard = new ShardId($"bench-busy-{design}-{Guid.NewGuid():N}");
+        var shard = new ShardId($"bench-busy-{Guid.NewGuid():N}");
         var shardGrain = cluster.Client.GetGrain<IShardGrain>(shard.Value);
         var writer = cluster.Shards.Writer(shard);
         await writer.CompareAndAppendAsync([new("start", "s", 0, 1)], Frontier.At(0), Frontier.At(1));
@@ -109,24 +95,13 @@ internal static class BusyReaderBench
             await Task.Delay(250, cancellation);
             final = await shardGrain.Inspect();
         }
-        return new DesignResult(design, shard.Value, leaseLost, maxSeqNoLag, maxSinceLag, writes, wakeups, downgrades,
+        return new Result(shard.Value, leaseLost, maxSeqNoLag, maxSinceLag, writes, wakeups, downgrades,
             downgrades == 0 ? 0 : Math.Round((double)wakeups / downgrades, 4),
             Math.Max(peakRetiredBytes, final.RetiredBytes), final.RetiredBytes, Math.Max(peakRetained, final.RetainedSeqNos), final.RetainedSeqNos);
     }
 
-    private interface IBenchReader : IAsyncDisposable
-    {
-        ReaderId Id { get; }
-        Frontier RequestedSince { get; }
-        Task OpenAsync(ShardId shard);
-        void RequestSince(Frontier since);
-        Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation);
-        Task ReturnAsync(LeasedSnapshot snapshot);
-        Task<(long Wakeups, long SinceDowngrades)> WakeupsAsync();
-    }
-
-    /// <summary>This service's reader: downgrades go to the lease grain, whose timer makes them durable.</summary>
-    private sealed class LeaseGrainReader(ShardClient shards, LeaseSettings settings) : IBenchReader
+    /// <summary>Downgrades go to the lease grain, whose timer makes them durable.</summary>
+    private sealed class LeaseGrainReader(ShardClient shards, LeaseSettings settings) : IAsyncDisposable
     {
         private ReadHandle _handle = null!;
         private Task _downgrades = Task.CompletedTask;
@@ -156,67 +131,4 @@ internal static class BusyReaderBench
 
         public ValueTask DisposeAsync() => _handle.DisposeAsync();
     }
-
-    /// <summary>The designs before the seed's change: the client's own calls carry its downgrades (and, without a
-    /// background heartbeat, its heartbeats too).</summary>
-    private sealed class ClientDrivenReader(IClusterClient client, LeaseSettings settings, bool backgroundHeartbeat) : IBenchReader
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private IShardGrain _shard = null!;
-        private Task _heartbeats = Task.CompletedTask;
-        private long _downgrades;
-
-        public ReaderId Id { get; } = ReaderId.NewId();
-        public Frontier RequestedSince { get; private set; }
-
-        public async Task OpenAsync(ShardId shard)
-        {
-            _shard = client.GetGrain<IShardGrain>(shard.Value);
-            RequestedSince = (await _shard.RegisterReader(Id, settings, null)).Since;
-            if (backgroundHeartbeat) _heartbeats = HeartbeatLoopAsync();
-        }
-
-        // Recorded only: it reaches the shard with the client's next call.
-        public void RequestSince(Frontier since)
-        {
-            RequestedSince = since;
-            _downgrades++;
-        }
-
-        public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation)
-        {
-            await _shard.SyncReader(Id, RequestedSince, [], urgent: true);
-            while (true)
-            {
-                if (await _shard.LeaseSnapshot(Id, RequestedSince, asOf) is { } leased) return leased;
-                await ShardClient.WaitForUpperAsync(_shard, asOf, cancellation);
-            }
-        }
-
-        // Its next own call carries the return and the downgrade.
-        public Task ReturnAsync(LeasedSnapshot snapshot) => _shard.SyncReader(Id, RequestedSince, [snapshot.LeaseId], urgent: true);
-
-        private async Task HeartbeatLoopAsync()
-        {
-            using var timer = new PeriodicTimer(settings.EffectiveHeartbeatInterval);
-            try
-            {
-                while (await timer.WaitForNextTickAsync(_stop.Token)) await _shard.HeartbeatReader(Id);
-            }
-            catch (Exception stopped) when (stopped is OperationCanceledException or LeaseExpiredException)
-            {
-                // Closed, or the lease is gone.
-            }
-        }
-
-        public Task<(long, long)> WakeupsAsync() => Task.FromResult((0L, _downgrades));
-
-        public async ValueTask DisposeAsync()
-        {
-            _stop.Cancel();
-            await _heartbeats;
-            await _shard.ExpireReader(Id);
-        }
-    }
-
 }

@@ -65,15 +65,16 @@ internal static class ChurnBench
         var pinged = new Pinged();
         var observer = client.CreateObjectReference<IReaderClient>(pinged);
         var lease = client.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, ReaderId.NewId()));
-        await lease.Open(Lease, observer);
+        var secret = ReaderSecret.New();
+        await lease.Open(secret, Lease, observer);
         var asOf = await UpperMinusOne(client, shard);
-        if (await lease.Snapshot(asOf) is { } leased)
+        if (await lease.Snapshot(secret, asOf) is { } leased)
         {
             var worker = client.GetGrain<IPartWorkerGrain>(0);
             await Task.WhenAll(leased.Parts.Select(worker.ReadPart));
-            if (!dies) await lease.ReturnLease(leased.LeaseId);
+            if (!dies) await lease.ReturnLease(secret, leased.LeaseId);
         }
-        if (!dies) await lease.Expire();
+        if (!dies) await lease.Expire(secret);
         client.DeleteObjectReference<IReaderClient>(observer);
         GC.KeepAlive(pinged);
     }

@@ -40,6 +40,20 @@ public sealed class AsOfBeforeSinceException(ulong asOf, Frontier since)
     [Id(1)] public Frontier Since { get; } = since;
 }
 
+/// <summary>The caller may not make this call: a reader's verbs come only from the client that opened it (holding its
+/// <see cref="ReaderSecret"/>), the service's internal calls only from the grain that owns them. Nothing changed.</summary>
+[GenerateSerializer, Alias("Leases.AccessDeniedException")]
+public sealed class AccessDeniedException(string message) : ShardException(message);
+
+/// <summary>A command that could not be applied to the shard's state (a value no check above caught). Only this
+/// command is refused; the state and the other commands of its write are unaffected.</summary>
+[GenerateSerializer, Alias("Leases.MalformedCommandException")]
+public sealed class MalformedCommandException(string message) : InvalidInputException(message);
+
+/// <summary>A part reference that is not one of the shard's own part blobs.</summary>
+[GenerateSerializer, Alias("Leases.InvalidPartException")]
+public sealed class InvalidPartException(string message) : InvalidInputException(message);
+
 /// <summary>A frontier asked to move backwards; frontiers only advance.</summary>
 [GenerateSerializer, Alias("Leases.FrontierRegressionException")]
 public sealed class FrontierRegressionException(string what, Frontier current, Frontier requested)

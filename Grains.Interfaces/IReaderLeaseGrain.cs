@@ -6,40 +6,39 @@ namespace Orleans.Leases;
 /// One leased reader, keyed <c>{shard}/{reader}</c>. Keeps the reader's hold state and runs its background task: a
 /// grain timer that heartbeats the lease and makes requested downgrades durable, so holds stay fresh while the
 /// client is busy, blocked or gone. Use it through <see cref="ReadHandle"/>.
+/// <para>Every verb carries the <see cref="ReaderSecret"/> the reader was opened with; any other value is refused with
+/// <see cref="AccessDeniedException"/> and changes nothing.</para>
 /// </summary>
 [Alias("Leases.IReaderLeaseGrain")]
 public interface IReaderLeaseGrain : IGrainWithStringKey
 {
     /// <summary>Registers the reader at the shard: its since starts at the shard's since, its seqno hold at the
-    /// shard's seqno.</summary>
+    /// shard's seqno. Opening an open reader with its secret answers its holds; with another secret it is refused.</summary>
     /// <para>The lease grain heartbeats only while <paramref name="client"/> answers its pings, so the holds of a
     /// reader whose client died are freed after the lease duration.</para>
     [Alias("Open")]
-    Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient client);
+    Task<ReaderStatus> Open(ReaderSecret secret, LeaseSettings settings, IReaderClient client);
 
     /// <summary>Asks to move the reader's since hold forward. No storage I/O: the task makes it durable.</summary>
     [Alias("DowngradeSince")]
-    Task DowngradeSince(Frontier since);
+    Task DowngradeSince(ReaderSecret secret, Frontier since);
 
     /// <summary>Leases the parts of a snapshot as of <paramref name="asOf"/> (≥ the reader's since), or answers null
     /// while the shard's upper is ≤ asOf.</summary>
     [Alias("Snapshot")]
-    Task<LeasedSnapshot?> Snapshot(ulong asOf);
+    Task<LeasedSnapshot?> Snapshot(ReaderSecret secret, ulong asOf);
 
     /// <summary>Gives a snapshot's lease back. No storage I/O: the task makes it durable.</summary>
     [Alias("ReturnLease")]
-    Task ReturnLease(ulong leaseId);
+    Task ReturnLease(ReaderSecret secret, ulong leaseId);
 
     /// <summary>Ends the lease: the reader is removed at the shard and every later call fails.</summary>
     [Alias("Expire")]
-    Task Expire();
+    Task Expire(ReaderSecret secret);
 
+    /// <summary>What the lease grain holds and did; for operators, reveals nothing that lets a caller act.</summary>
     [AlwaysInterleave, Alias("Inspect")]
     Task<ReaderLeaseInfo> Inspect();
-
-    /// <summary>Wakes the grain (reactivating it with the durable state if its silo died); sent by the shard.</summary>
-    [OneWay, Alias("Wake")]
-    Task Wake();
 }
 
 /// <summary>The client side of a reader, pinged by its lease grain before each heartbeat: a reader whose client is

@@ -5,16 +5,13 @@ namespace Orleans.Leases;
 
 /// <summary>
 /// One shard, keyed by its <see cref="ShardId"/>: the only writer of the shard's persisted state. Every change is one
-/// compare-and-set write; concurrent changes share a write (group commit). Call it through the client types
-/// (<see cref="WriteHandle"/>); parts are uploaded by <see cref="IPartWorkerGrain"/> before they reach the shard.
+/// compare-and-set write; concurrent changes share a write (group commit). Applications change it only through the
+/// client types (<see cref="WriteHandle"/>, <see cref="ReadHandle"/>); what is here only reads. The shard's other
+/// calls are internal to the service and accepted only from the grain that owns each of them.
 /// </summary>
 [Alias("Leases.IShardGrain")]
 public interface IShardGrain : IGrainWithStringKey
 {
-    /// <summary>Appends a batch whose parts are already stored, if the shard's upper is <paramref name="expectedUpper"/>.</summary>
-    [AlwaysInterleave, Alias("CompareAndAppend")]
-    Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper);
-
     /// <summary>Returns once upper &gt; <paramref name="asOf"/>, or when <paramref name="cancellation"/> fires;
     /// answers the current upper either way.</summary>
     [AlwaysInterleave, Alias("WaitForUpper")]
@@ -22,44 +19,6 @@ public interface IShardGrain : IGrainWithStringKey
 
     [AlwaysInterleave, Alias("Inspect")]
     Task<ShardInfo> Inspect();
-
-    // Leased readers: called by each reader's IReaderLeaseGrain.
-
-    // Maintenance: called by the shard's ICompactorGrain.
-
-    [AlwaysInterleave, Alias("MaintenancePlan")]
-    Task<MaintenancePlan> MaintenancePlan();
-
-    /// <summary>Swaps <paramref name="replaced"/> for one batch of <paramref name="parts"/> if the run is unchanged;
-    /// answers whether it did.</summary>
-    [AlwaysInterleave, Alias("CompactBatches")]
-    Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts);
-
-    [AlwaysInterleave, Alias("ForgetDeletedParts")]
-    Task<int> ForgetDeletedParts(ImmutableArray<string> names);
-
-    /// <summary>Every part name the state refers to, live or retired.</summary>
-    [AlwaysInterleave, Alias("ReferencedParts")]
-    Task<ImmutableHashSet<string>> ReferencedParts();
-
-    [AlwaysInterleave, Alias("RegisterReader")]
-    Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client);
-
-    /// <summary>Heartbeat, since downgrade, lease returns and seqno hold advance, in one change. Answers once the
-    /// change is durable. Unless <paramref name="urgent"/>, the shard may hold it back (up to the reader's heartbeat
-    /// interval) to share one write with its other readers' heartbeats.</summary>
-    [AlwaysInterleave, Alias("SyncReader")]
-    Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases, bool urgent);
-
-    /// <summary>Extends the lease only: no hold moves.</summary>
-    [AlwaysInterleave, Alias("HeartbeatReader")]
-    Task<ReaderStatus> HeartbeatReader(ReaderId reader);
-
-    [AlwaysInterleave, Alias("LeaseSnapshot")]
-    Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf);
-
-    [AlwaysInterleave, Alias("ExpireReader")]
-    Task ExpireReader(ReaderId reader);
 
     /// <summary>The shard's leased readers, as durable.</summary>
     [AlwaysInterleave, Alias("ReaderIds")]
@@ -70,18 +29,9 @@ public interface IShardGrain : IGrainWithStringKey
     Task<ReaderStatus?> ReaderStatus(ReaderId reader);
 }
 
-/// <summary>Compacts one shard's batches and deletes its garbage, off the shard grain's turn. Keyed by shard id;
-/// one run at a time per shard.</summary>
-[Alias("Leases.ICompactorGrain")]
-public interface ICompactorGrain : IGrainWithStringKey
-{
-    [ResponseTimeout("00:10:00"), Alias("Run")]
-    Task<MaintenanceReport> Run(bool scanOrphans);
-}
-
 /// <summary>
 /// Moves part bytes between callers and blob storage, so that blob I/O never runs in a shard grain's turn.
-/// Stateless and local to the calling silo.
+/// Stateless and local to the calling silo. The only way to append: it names the parts it stores itself.
 /// </summary>
 [Alias("Leases.IPartWorkerGrain")]
 public interface IPartWorkerGrain : IGrainWithIntegerKey
@@ -92,6 +42,7 @@ public interface IPartWorkerGrain : IGrainWithIntegerKey
     Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper, Frontier newUpper,
         string idempotencyKey);
 
+    /// <summary>The updates of one of a shard's parts; any other name is refused with <see cref="InvalidPartException"/>.</summary>
     [Alias("ReadPart")]
     Task<ImmutableArray<Update>> ReadPart(PartRef part);
 }

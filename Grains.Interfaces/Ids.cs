@@ -18,6 +18,8 @@ public readonly record struct ShardId
     /// <summary>Re-checks an id that arrived over the wire, where the constructor did not run.</summary>
     public ShardId Validated() => new(Value);
 
+    public static bool IsValid(string? value) => Identifier.IsValid(value);
+
     public override string ToString() => Value;
 }
 

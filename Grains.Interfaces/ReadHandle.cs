@@ -13,6 +13,7 @@ public sealed class ReadHandle : IAsyncDisposable
 {
     private readonly IGrainFactory _grains;
     private readonly IReaderLeaseGrain _lease;
+    private readonly ReaderSecret _secret; // what makes this handle the reader's client
 
     // Held here: the runtime keeps observers weakly, so a handle dropped without closing stops answering pings and
     // its lease lapses.
@@ -20,10 +21,11 @@ public sealed class ReadHandle : IAsyncDisposable
     private readonly IReaderClient _client;
     private bool _disposed;
 
-    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderStatus opened, Pinged pinged,
-        IReaderClient client)
+    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderSecret secret, ReaderStatus opened,
+        Pinged pinged, IReaderClient client)
     {
         _grains = grains;
+        _secret = secret;
         _pinged = pinged;
         _client = client;
         Shard = shard;
@@ -40,19 +42,21 @@ public sealed class ReadHandle : IAsyncDisposable
     public Frontier Since { get; private set; }
 
     /// <summary>Opens a leased reader: its since starts at the shard's since, its seqno hold at the shard's seqno.
-    /// Retried on transient errors: opening an open reader answers its holds.</summary>
+    /// Retried on transient errors: opening an open reader answers its holds. A <paramref name="reader"/> id that is
+    /// open already belongs to another handle, and is refused with <see cref="AccessDeniedException"/>.</summary>
     public static async Task<ReadHandle> OpenAsync(IGrainFactory grains, ShardId shard, LeaseSettings? settings = null,
         ReaderId? reader = null)
     {
         settings = (settings ?? new LeaseSettings()).Validated();
         var id = reader ?? ReaderId.NewId();
+        var secret = ReaderSecret.New();
         var pinged = new Pinged();
         var client = grains.CreateObjectReference<IReaderClient>(pinged);
         try
         {
             var lease = grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id));
-            var opened = await Transient.RetryAsync(() => lease.Open(settings, client));
-            return new ReadHandle(grains, shard, id, opened, pinged, client);
+            var opened = await Transient.RetryAsync(() => lease.Open(secret, settings, client));
+            return new ReadHandle(grains, shard, id, secret, opened, pinged, client);
         }
         catch
         {
@@ -66,7 +70,7 @@ public sealed class ReadHandle : IAsyncDisposable
     /// changes nothing.</summary>
     public async Task DowngradeSinceAsync(Frontier since)
     {
-        await Transient.RetryAsync(() => _lease.DowngradeSince(since));
+        await Transient.RetryAsync(() => _lease.DowngradeSince(_secret, since));
         Since = since;
     }
 
@@ -83,7 +87,7 @@ public sealed class ReadHandle : IAsyncDisposable
         var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
         while (true)
         {
-            if (await Transient.RetryAsync(() => _lease.Snapshot(asOf), cancellation) is { } leased) return leased;
+            if (await Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation) is { } leased) return leased;
             await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
         }
     }
@@ -97,13 +101,13 @@ public sealed class ReadHandle : IAsyncDisposable
     /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.
     /// Retried on transient errors; a retry that finds the lease unknown means an earlier attempt returned it.</summary>
     public Task ReturnLeaseAsync(LeasedSnapshot snapshot) =>
-        Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(snapshot.LeaseId));
+        Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId));
 
     public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect);
 
     /// <summary>Ends the lease: the reader's holds are released at the shard and every later call fails.
     /// Retried on transient errors; a retry that finds the lease ended means an earlier attempt ended it.</summary>
-    public Task ExpireAsync() => Transient.RetryAsync<LeaseExpiredException>(_lease.Expire);
+    public Task ExpireAsync() => Transient.RetryAsync<LeaseExpiredException>(() => _lease.Expire(_secret));
 
     public async ValueTask DisposeAsync()
     {

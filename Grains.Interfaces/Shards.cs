@@ -68,18 +68,3 @@ public sealed record ShardCounters(
     [property: Id(1)] long StateWrites,
     [property: Id(2)] long CasConflicts,
     [property: Id(3)] long PartsDeleted);
-
-/// <summary>What a shard's maintenance should do now: the run of batches to merge (empty: none), the since to
-/// advance their times to, and the retired parts no hold protects.</summary>
-[GenerateSerializer, Immutable, Alias("Leases.MaintenancePlan")]
-public sealed record MaintenancePlan(
-    [property: Id(0)] ImmutableArray<Batch> CompactRun,
-    [property: Id(1)] Frontier Since,
-    [property: Id(2)] ImmutableArray<PartRef> Garbage);
-
-/// <summary>What one maintenance run did.</summary>
-[GenerateSerializer, Immutable, Alias("Leases.MaintenanceReport")]
-public sealed record MaintenanceReport(
-    [property: Id(0)] int Compactions,
-    [property: Id(1)] int PartsDeleted,
-    [property: Id(2)] int OrphansDeleted);

@@ -10,6 +10,16 @@ public sealed record Update(
     [property: Id(2)] ulong Time,
     [property: Id(3)] long Diff);
 
+/// <summary>The key that makes an append idempotent: a retry with the same key is applied once.</summary>
+public static class IdempotencyKey
+{
+    public const int MaxLength = 256;
+
+    public const string Rule = "The idempotency key must be 1–256 characters, not all white space.";
+
+    public static bool IsValid(string? key) => !string.IsNullOrWhiteSpace(key) && key.Length <= MaxLength;
+}
+
 public static class Consolidation
 {
     /// <summary>

@@ -14,15 +14,23 @@ internal sealed partial class CompactorGrain(
     PartStore parts,
     IOptions<ShardServiceOptions> options,
     TimeProvider time,
-    ILogger<CompactorGrain> logger) : Grain, ICompactorGrain
+    ILogger<CompactorGrain> logger) : Grain, ICompactorGrain, IIncomingGrainCallFilter
 {
     /// <summary>Compactions per run, so one run stays short; the next change starts another.</summary>
     private const int MaxCompactionsPerRun = 8;
 
+    /// <summary>Runs only when its own shard asks (S8).</summary>
+    public Task Invoke(IIncomingGrainCallContext call)
+    {
+        if (Callers.IsCallTo<ICompactorGrain>(call))
+            Callers.Require(call, GrainFactory.GetGrain<IShardGrain>(this.GetPrimaryKeyString()).GetGrainId(), "its shard");
+        return call.Invoke();
+    }
+
     public async Task<MaintenanceReport> Run(bool scanOrphans)
     {
         var shardId = new ShardId(this.GetPrimaryKeyString());
-        var shard = GrainFactory.GetGrain<IShardGrain>(shardId.Value);
+        var shard = GrainFactory.GetGrain<IShardMaintenance>(shardId.Value);
 
         var compactions = 0;
         for (var plan = await shard.MaintenancePlan(); !plan.CompactRun.IsEmpty && compactions < MaxCompactionsPerRun; plan = await shard.MaintenancePlan())
@@ -36,7 +44,7 @@ internal sealed partial class CompactorGrain(
         return new MaintenanceReport(compactions, deleted, orphans);
     }
 
-    private async Task<bool> CompactAsync(ShardId shardId, IShardGrain shard, MaintenancePlan plan)
+    private async Task<bool> CompactAsync(ShardId shardId, IShardMaintenance shard, MaintenancePlan plan)
     {
         var updates = await Task.WhenAll(plan.CompactRun.SelectMany(b => b.Parts).Select(parts.ReadAsync));
         var merged = Compaction.Merge(updates.SelectMany(u => u), plan.Since);
@@ -50,7 +58,7 @@ internal sealed partial class CompactorGrain(
 
     /// <summary>Deletes the parts no hold protects, then tells the shard. A crash in between is harmless: the parts
     /// stay garbage, and deleting a deleted blob succeeds.</summary>
-    private async Task<int> CollectGarbageAsync(IShardGrain shard)
+    private async Task<int> CollectGarbageAsync(IShardMaintenance shard)
     {
         var garbage = (await shard.MaintenancePlan()).Garbage;
         if (garbage.IsEmpty) return 0;
@@ -59,7 +67,7 @@ internal sealed partial class CompactorGrain(
     }
 
     /// <summary>Deletes part blobs the state does not name and that are too old to belong to an append in flight.</summary>
-    private async Task<int> DeleteOrphansAsync(ShardId shardId, IShardGrain shard)
+    private async Task<int> DeleteOrphansAsync(ShardId shardId, IShardMaintenance shard)
     {
         var referenced = await shard.ReferencedParts();
         var oldest = time.GetUtcNow() - options.Value.OrphanMinAge;

@@ -9,7 +9,8 @@ using Orleans.Leases.Hosting;
 namespace Orleans.Leases.Parts;
 
 /// <summary>Part blobs: one JSON array of updates each, named <c>{shard}/{guid}.json</c>, written once, never
-/// changed.</summary>
+/// changed. Part names belong to the service: only this store makes them, and it touches no blob whose name it could
+/// not have made (S7).</summary>
 public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ServiceMetrics metrics)
 {
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(options.Value.PartsContainer);
@@ -20,7 +21,7 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
     public Task<PartRef> WriteAsync(ShardId shard, byte[] encoded, int count) => Typed(shard.Value, async () =>
     {
         await _created.Value;
-        var name = $"{shard.Value}/{Guid.NewGuid():N}.json";
+        var name = $"{shard.Value}/{Guid.NewGuid():N}{Extension}";
         await _container.GetBlobClient(name).UploadAsync(new BinaryData(encoded), overwrite: false);
         metrics.PartsWritten.Add(1);
         return new PartRef(name, encoded.Length, count);
@@ -40,7 +41,32 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
         return deleted.Value;
     });
 
-    private static string ShardOf(PartRef part) => part.Name.Split('/')[0];
+    private const string Extension = ".json";
+    private const int GuidDigits = 32;
+
+    /// <summary>The shard a part belongs to; <see cref="InvalidPartException"/> for a reference this store did not
+    /// make (so no value can name a blob outside the shard's own parts).</summary>
+    public static string ShardOf(PartRef? part) =>
+        TryShardOf(part?.Name, out var shard) ? shard : throw new InvalidPartException($"'{part?.Name}' is not the name of a stored part.");
+
+    /// <summary>True when <paramref name="name"/> has the shape of the names <see cref="WriteAsync"/> makes.</summary>
+    private static bool TryShardOf(string? name, out string shard)
+    {
+        var slash = name?.IndexOf('/') ?? -1;
+        shard = slash > 0 ? name![..slash] : "";
+        return slash > 0 && name!.Length == slash + 1 + GuidDigits + Extension.Length
+               && ShardId.IsValid(shard)
+               && !name.AsSpan(slash + 1, GuidDigits).ContainsAnyExcept("0123456789abcdef")
+               && name.EndsWith(Extension, StringComparison.Ordinal);
+    }
+
+    /// <summary>Refuses <paramref name="parts"/> unless each is one of <paramref name="shard"/>'s own.</summary>
+    public static void CheckPartsOf(ShardId shard, ImmutableArray<PartRef> parts)
+    {
+        foreach (var part in parts.IsDefault ? [] : parts)
+            if (ShardOf(part) != shard.Value)
+                throw new InvalidPartException($"Part '{part.Name}' does not belong to shard '{shard.Value}'.");
+    }
 
     /// <summary>Storage failures reach callers as <see cref="ShardStorageException"/>, naming the shard.</summary>
     private static async Task<T> Typed<T>(string shard, Func<Task<T>> operation)
@@ -59,6 +85,7 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
     public async IAsyncEnumerable<(PartRef Part, DateTimeOffset Created)> ListAsync(ShardId shard)
     {
         await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
-            yield return (new PartRef(blob.Name, blob.Properties.ContentLength ?? 0, 0), blob.Properties.CreatedOn ?? DateTimeOffset.MinValue);
+            if (TryShardOf(blob.Name, out var owner) && owner == shard.Value) // a blob of another shape is not ours to delete
+                yield return (new PartRef(blob.Name, blob.Properties.ContentLength ?? 0, 0), blob.Properties.CreatedOn ?? DateTimeOffset.MinValue);
     }
 }

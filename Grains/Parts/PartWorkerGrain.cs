@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Orleans.Leases.Hosting;
+using Orleans.Leases.Shards;
 
 namespace Orleans.Leases.Parts;
 
@@ -33,7 +34,7 @@ internal sealed partial class PartWorkerGrain(
         AppendResult result;
         try
         {
-            result = await GrainFactory.GetGrain<IShardGrain>(shard.Value).CompareAndAppend(batch, expectedUpper);
+            result = await GrainFactory.GetGrain<IShardAppends>(shard.Value).CompareAndAppend(batch, expectedUpper);
         }
         catch (InvalidInputException)
         {
@@ -46,16 +47,11 @@ internal sealed partial class PartWorkerGrain(
         return result;
     }
 
-    public Task<ImmutableArray<Update>> ReadPart(PartRef part)
-    {
-        ArgumentNullException.ThrowIfNull(part);
-        return parts.ReadAsync(part);
-    }
+    public Task<ImmutableArray<Update>> ReadPart(PartRef part) => parts.ReadAsync(part);
 
     private static void Validate(ImmutableArray<Update> updates, Frontier expectedUpper, Frontier newUpper, string idempotencyKey)
     {
-        if (string.IsNullOrWhiteSpace(idempotencyKey) || idempotencyKey.Length > 256)
-            throw new InvalidAppendException("The idempotency key must be 1–256 characters.");
+        if (!IdempotencyKey.IsValid(idempotencyKey)) throw new InvalidAppendException(IdempotencyKey.Rule);
         if (expectedUpper.IsEmpty)
             throw new InvalidAppendException("The shard is closed (expectedUpper is empty): nothing can be appended.");
         if (newUpper <= expectedUpper)

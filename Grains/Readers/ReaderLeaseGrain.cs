@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Orleans.Leases.Hosting;
+using Orleans.Leases.Shards;
 using Orleans.Placement;
 using Orleans.Runtime;
 
@@ -15,11 +16,12 @@ namespace Orleans.Leases.Readers;
 // Moving it buys nothing (the next activation resumes from the durable holds); a stalled move stops its heartbeats.
 [Immovable]
 internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics metrics, ILogger<ReaderLeaseGrain> logger)
-    : Grain, IReaderLeaseGrain
+    : Grain, IReaderLeaseGrain, IReaderLeaseTask, IIncomingGrainCallFilter
 {
     private ShardId _shardId;
     private ReaderId _reader;
-    private IShardGrain _shard = null!;
+    private IShardReaders _shard = null!;
+    private string? _secretHash; // of the secret the opening client holds: its verbs must carry the secret
 
     // The shared hold state.
     private LeaseState _lease = LeaseState.NotOpen;
@@ -48,12 +50,20 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_shardId, _reader) = ReaderLeaseKey.Parse(this.GetPrimaryKeyString());
-        _shard = GrainFactory.GetGrain<IShardGrain>(_shardId.Value);
+        _shard = GrainFactory.GetGrain<IShardReaders>(_shardId.Value);
         _sync = new BatchWorkerFromDelegate(SyncOnce);
 
         // A reader opened before (this grain's silo died, or it was woken): resume from the durable holds, leases
         // included, so no hold moves past a part leased before.
-        if (await _shard.ReaderStatus(_reader) is { } durable) GoLive(durable);
+        if (await _shard.ResumeReader(_reader) is { } resumed) GoLive(resumed.Status, resumed.SecretHash);
+    }
+
+    /// <summary>Only the reader's shard wakes its task (S8); the client verbs check the reader's secret themselves.</summary>
+    public Task Invoke(IIncomingGrainCallContext call)
+    {
+        if (Callers.IsCallTo<IReaderLeaseTask>(call))
+            Callers.Require(call, GrainFactory.GetGrain<IShardGrain>(_shardId.Value).GetGrainId(), "the reader's shard");
+        return call.Invoke();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -69,21 +79,26 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (_lease == LeaseState.Live) metrics.LiveLeases.Add(-1);
     }
 
-    public async Task<ReaderStatus> Open(LeaseSettings settings, IReaderClient client)
+    public async Task<ReaderStatus> Open(ReaderSecret secret, LeaseSettings settings, IReaderClient client)
     {
+        var secretHash = secret.Hash();
+        if (_lease == LeaseState.Live)
+        {
+            Authorize(secret); // a retry of its own client's Open, or someone else's
+            return _durable!;
+        }
+        ThrowIfEnded();
         settings = (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated();
         // Without a client to ping, a lease would outlive its reader.
         if (client is null) throw new InvalidInputException("A reader needs its client observer (use ReadHandle.OpenAsync).");
-        if (_lease == LeaseState.Live) return _durable!;
-        ThrowIfEnded();
-        var durable = await _shard.RegisterReader(_reader, settings, client.GetGrainId());
-        GoLive(durable);
+        var durable = await _shard.RegisterReader(_reader, settings, client.GetGrainId(), secretHash);
+        GoLive(durable, secretHash);
         return durable;
     }
 
-    public Task DowngradeSince(Frontier since)
+    public Task DowngradeSince(ReaderSecret secret, Frontier since)
     {
-        ThrowIfNotLive();
+        Authorize(secret);
         if (since < _requestedSince) throw new FrontierRegressionException("The reader's since", _requestedSince, since);
         if (since == _requestedSince) return Task.CompletedTask;
 
@@ -95,9 +110,9 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return Task.CompletedTask;
     }
 
-    public async Task<LeasedSnapshot?> Snapshot(ulong asOf)
+    public async Task<LeasedSnapshot?> Snapshot(ReaderSecret secret, ulong asOf)
     {
-        ThrowIfNotLive();
+        Authorize(secret);
         if (!_requestedSince.Contains(asOf)) throw new AsOfBeforeSinceException(asOf, _requestedSince);
         LeasedSnapshot? leased;
         _leasesInFlight++;
@@ -114,9 +129,9 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return leased;
     }
 
-    public Task ReturnLease(ulong leaseId)
+    public Task ReturnLease(ReaderSecret secret, ulong leaseId)
     {
-        ThrowIfNotLive();
+        Authorize(secret);
         if (!_outstanding.Remove(leaseId, out var seqNo)) throw new UnknownLeaseException(leaseId, _reader.Value);
         _returned.Add(leaseId);
         // Wake policy: sync early only when the return may free retained seqnos: it was the lowest lease, the one
@@ -125,9 +140,9 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return Task.CompletedTask;
     }
 
-    public async Task Expire()
+    public async Task Expire(ReaderSecret secret)
     {
-        ThrowIfNotLive();
+        Authorize(secret);
         await _shard.ExpireReader(_reader);
         End("it was closed");
     }
@@ -138,9 +153,10 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
     public Task Wake() => Task.CompletedTask; // activating was the point
 
-    private void GoLive(ReaderStatus durable)
+    private void GoLive(ReaderStatus durable, string? secretHash)
     {
         _durable = durable;
+        _secretHash = secretHash;
         _client = durable.Client is { } client ? GrainFactory.GetGrain<IReaderClient>(client) : null;
         _clientAnsweredAt = time.GetUtcNow();
         _requestedSince = durable.Since;
@@ -240,6 +256,12 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         {
             // Ended already: CallShard fenced this grain.
         }
+        catch (ShardException error)
+        {
+            // A refusal of this one sync: logged, and the next heartbeat tries again. It never ends the lease by itself.
+            _urgent |= urgent;
+            LogSyncRefused(logger, error, _shardId.Value, _reader.Value);
+        }
     }
 
     /// <summary>Pings the client. A client that is gone (dropped by the cluster, or its process dead) gets no more
@@ -298,6 +320,14 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         LogEnded(logger, _shardId.Value, _reader.Value, because);
     }
 
+    /// <summary>Refuses the call unless the lease is live and <paramref name="secret"/> is the one it was opened with.</summary>
+    private void Authorize(ReaderSecret secret)
+    {
+        ThrowIfNotLive();
+        if (_secretHash is null || !secret.Matches(_secretHash))
+            throw new AccessDeniedException($"Reader '{_shardId.Value}/{_reader.Value}' acts only for the client that opened it.");
+    }
+
     private void ThrowIfNotLive()
     {
         EndIfLapsed();
@@ -319,6 +349,9 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: sync failed; retrying at the next heartbeat")]
     private static partial void LogSyncFailed(ILogger logger, Exception error, string shard, string reader);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reader {Shard}/{Reader}: the shard refused a sync; retrying at the next heartbeat")]
+    private static partial void LogSyncRefused(ILogger logger, Exception error, string shard, string reader);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: the client did not answer ({Error}); no heartbeat")]
     private static partial void LogClientGone(ILogger logger, string shard, string reader, string error);

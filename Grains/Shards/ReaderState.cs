@@ -29,6 +29,12 @@ public sealed record ReaderState
     /// another silo can still tell whether the client is alive.</summary>
     public string? Client { get; init; }
 
+    /// <summary>Hash of the <see cref="ReaderSecret"/> the reader was opened with: only its holder acts for the reader.</summary>
+    public string? SecretHash { get; init; }
+
+    /// <summary>This reader heartbeated at <paramref name="now"/>; a heartbeat time only moves forward.</summary>
+    public ReaderState Heartbeat(DateTimeOffset now) => this with { LastHeartbeat = now > LastHeartbeat ? now : LastHeartbeat };
+
     /// <summary>The lease ends once <c>LastHeartbeat + LeaseDuration</c> has passed.</summary>
     public bool IsLapsed(DateTimeOffset now) => now > LastHeartbeat + LeaseDuration;
 

@@ -30,18 +30,15 @@ public abstract record Outcome
     public sealed record Rejected(ShardException Error) : Outcome;
 }
 
-/// <summary>Registers a leased reader: its since starts at the shard's since, its seqno hold at the new seqno.
-/// Answers a <see cref="ReaderStatus"/>.</summary>
-public sealed record RegisterReader(ReaderId Reader, LeaseSettings Settings, GrainId? Client) : ShardCommand;
+/// <summary>Registers a leased reader: its since starts at the shard's since, its seqno hold at the new seqno; only
+/// the holder of the secret whose hash is <paramref name="SecretHash"/> acts for it. Answers a <see cref="ReaderStatus"/>.</summary>
+public sealed record RegisterReader(ReaderId Reader, LeaseSettings Settings, GrainId Client, string SecretHash) : ShardCommand;
 
-/// <summary>The lease task's sync: heartbeat, since downgrade to <paramref name="Since"/>, return of
+/// <summary>The lease task's sync: heartbeat, since downgrade to <paramref name="Since"/> (a lower since than the
+/// reader's, from a sync repeated or overtaken, moves nothing back), return of
 /// <paramref name="Returned"/> leases, and the seqno hold advanced as far as the remaining leases allow.
 /// Answers a <see cref="ReaderStatus"/>.</summary>
 public sealed record SyncReader(ReaderId Reader, Frontier Since, ImmutableArray<ulong> Returned) : ShardCommand;
-
-/// <summary>Extends the reader's lease and changes none of its holds (the lease work of a client-driven design).
-/// Answers a <see cref="ReaderStatus"/>.</summary>
-public sealed record HeartbeatReader(ReaderId Reader) : ShardCommand;
 
 /// <summary>Leases the parts of a snapshot as of <paramref name="AsOf"/> to the reader (with its latest requested
 /// <paramref name="Since"/>). Answers a <see cref="LeasedSnapshot"/>, or null while upper ≤ asOf.</summary>

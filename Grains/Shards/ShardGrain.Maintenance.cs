@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
+using Orleans.Leases.Parts;
 
 namespace Orleans.Leases.Shards;
 
@@ -14,8 +15,11 @@ internal sealed partial class ShardGrain
     public Task<MaintenancePlan> MaintenancePlan() => Task.FromResult(new MaintenancePlan(
         _committed.CompactionCandidates(Policy), _committed.Since, _committed.Garbage()));
 
-    public Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts) =>
-        Submit<bool>(new CompactBatches(replaced, parts));
+    public Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts)
+    {
+        PartStore.CheckPartsOf(Id, parts);
+        return Submit<bool>(new CompactBatches(replaced, parts));
+    }
 
     public async Task<int> ForgetDeletedParts(ImmutableArray<string> names)
     {
@@ -24,8 +28,7 @@ internal sealed partial class ShardGrain
         return forgotten;
     }
 
-    public Task<ImmutableHashSet<string>> ReferencedParts() => Task.FromResult(
-        _committed.Batches.SelectMany(b => b.Parts).Concat(_committed.Retired.Select(r => r.Part)).Select(p => p.Name).ToImmutableHashSet());
+    public Task<ImmutableHashSet<string>> ReferencedParts() => Task.FromResult(_committed.ReferencedParts().ToImmutableHashSet());
 
     /// <summary>Starts a maintenance run if there is work and none is running: a run of batches to compact, garbage
     /// to delete, or an orphan scan due.</summary>

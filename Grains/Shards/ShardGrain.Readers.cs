@@ -1,14 +1,19 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
+using Orleans.Leases.Readers;
 
 namespace Orleans.Leases.Shards;
 
 // Leased readers: the changes their lease grains ask for, and the sweep that ends lapsed leases.
 internal sealed partial class ShardGrain
 {
-    public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId? client) =>
+    public Task<ResumedReader?> ResumeReader(ReaderId reader) => Task.FromResult(
+        _committed.StatusOf(reader.Validated()) is { } status ? new ResumedReader(status, _committed.Readers[reader.Value].SecretHash) : null);
+
+    public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId client, string secretHash) =>
         Submit<ReaderStatus>(new RegisterReader(reader.Validated(),
-            (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated(), client));
+            (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated(), client,
+            secretHash));
 
     public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases, bool urgent)
     {
@@ -17,9 +22,6 @@ internal sealed partial class ShardGrain
             ? SubmitDeferred<ReaderStatus>(command, current.HeartbeatAllowance(options.Value.HeartbeatWriteDelay))
             : Submit<ReaderStatus>(command);
     }
-
-    public Task<ReaderStatus> HeartbeatReader(ReaderId reader) =>
-        Submit<ReaderStatus>(new HeartbeatReader(reader.Validated()));
 
     public Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf) =>
         Submit<LeasedSnapshot?>(new LeaseSnapshot(reader.Validated(), since, asOf));
@@ -74,7 +76,7 @@ internal sealed partial class ShardGrain
     private void WakeLeaseGrains(IEnumerable<string> readers)
     {
         foreach (var reader in readers)
-            GrainFactory.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(Id, new ReaderId(reader))).Wake().Ignore();
+            GrainFactory.GetGrain<IReaderLeaseTask>(ReaderLeaseKey.Format(Id, new ReaderId(reader))).Wake().Ignore();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shard {Shard}: expired {Count} lapsed reader leases")]

@@ -143,14 +143,7 @@ internal sealed partial class ShardGrain
     /// anything changed.</summary>
     private async Task<Outcome[]> ApplyAndWrite(List<PendingCommand> batch)
     {
-        var now = time.GetUtcNow();
-        var next = _committed;
-        var outcomes = new Outcome[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
-        {
-            outcomes[i] = next.Apply(batch[i].Command, now);
-            if (outcomes[i] is Outcome.Applied applied) next = applied.Next;
-        }
+        var (next, outcomes) = _committed.ApplyAll([.. batch.Select(p => p.Command)], time.GetUtcNow());
         if (ReferenceEquals(next, _committed)) return outcomes;
 
         state.State = next;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Leases.Hosting;
+using Orleans.Leases.Parts;
 using Orleans.Placement;
 using Orleans.Runtime;
 
@@ -18,7 +19,7 @@ internal sealed partial class ShardGrain(
     IOptions<ShardServiceOptions> options,
     ServiceMetrics metrics,
     SiloStopping stopping,
-    ILogger<ShardGrain> logger) : Grain, IShardGrain
+    ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardReaders, IShardAppends, IShardMaintenance, IIncomingGrainCallFilter
 {
     private readonly List<UpperWaiter> _upperWaiters = [];
 
@@ -47,8 +48,27 @@ internal sealed partial class ShardGrain(
         return Task.CompletedTask;
     }
 
-    public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper) =>
-        Submit<AppendResult>(new AppendBatch(batch, expectedUpper));
+    /// <summary>Accepts each internal call only from the grain that owns it (S8).</summary>
+    public Task Invoke(IIncomingGrainCallContext call)
+    {
+        if (Callers.IsCallTo<IShardReaders>(call))
+        {
+            var reader = call.Request.GetArgument(0) is ReaderId { Value: { } id } ? id : "";
+            Callers.Require(call, GrainFactory.GetGrain<IReaderLeaseGrain>($"{Id.Value}/{reader}").GetGrainId(),
+                $"the lease grain of reader '{reader}'");
+        }
+        else if (Callers.IsCallTo<IShardAppends>(call))
+            Callers.RequireType(call, GrainFactory.GetGrain<IPartWorkerGrain>(0).GetGrainId().Type, "a part worker");
+        else if (Callers.IsCallTo<IShardMaintenance>(call))
+            Callers.Require(call, GrainFactory.GetGrain<ICompactorGrain>(Id.Value).GetGrainId(), "the shard's compactor");
+        return call.Invoke();
+    }
+
+    public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper)
+    {
+        PartStore.CheckPartsOf(Id, batch?.Parts ?? []);
+        return Submit<AppendResult>(new AppendBatch(batch!, expectedUpper));
+    }
 
     public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)
     {

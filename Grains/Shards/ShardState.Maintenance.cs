@@ -54,10 +54,15 @@ public sealed partial record ShardState
     private Outcome Compact(CompactBatches command)
     {
         var (replaced, parts) = command;
-        if (replaced.IsDefaultOrEmpty || parts.IsDefault) return Reject(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
-        // This very compaction landed already (a write in doubt that succeeded): its part is referenced.
-        if (Batches.Exists(b => b.Lower == replaced[0].Lower && b.Upper == replaced[^1].Upper && SameParts(b.Parts, parts) && !parts.IsEmpty))
-            return new Outcome.Unchanged(true, "this compaction landed in an earlier attempt");
+        if (replaced.IsDefaultOrEmpty || replaced.Any(b => b is null || b.Parts.IsDefault) || parts.IsDefault || parts.Any(p => p is null))
+            return Reject(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
+        if (InvalidParts(parts) is { } invalid) return Reject(new InvalidInputException(invalid));
+        var replacedParts = replaced.SelectMany(b => b.Parts).Select(p => p.Name).ToHashSet();
+        if (parts.Any(p => replacedParts.Contains(p.Name)))
+            return Reject(new InvalidInputException("A compaction's output must not keep a part it replaces."));
+        // This very compaction landed already (a write in doubt that succeeded, perhaps merged again since): the state
+        // names its part, so the compactor must not delete it.
+        if (NamesAny(parts)) return new Outcome.Unchanged(true, "this compaction landed in an earlier attempt");
         var start = Batches.FindIndex(b => b.Lower == replaced[0].Lower);
         if (start < 0 || start + replaced.Length > Batches.Count
             || !replaced.Select((b, i) => SameBatch(b, Batches[start + i])).All(same => same))

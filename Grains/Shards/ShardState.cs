@@ -32,6 +32,27 @@ public sealed partial record ShardState
     /// <summary>min(SeqNo, every reader's seqno hold): a part retired at a seqno below it may be deleted.</summary>
     public ulong SeqNoSince => Readers.Values.Select(r => r.SeqNoHold).Append(SeqNo).Min();
 
+    /// <summary>Applies <paramref name="commands"/> in order, each to the state the previous left. A command that throws
+    /// is rejected alone (<see cref="MalformedCommandException"/>): one bad command never fails its neighbours.</summary>
+    public (ShardState Next, Outcome[] Outcomes) ApplyAll(IReadOnlyList<ShardCommand> commands, DateTimeOffset now)
+    {
+        var next = this;
+        var outcomes = new Outcome[commands.Count];
+        for (var i = 0; i < commands.Count; i++)
+        {
+            try
+            {
+                outcomes[i] = next.Apply(commands[i], now);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                outcomes[i] = Reject(new MalformedCommandException($"{commands[i]?.GetType().Name ?? "A null command"} could not be applied: {error.Message}"));
+            }
+            if (outcomes[i] is Outcome.Applied applied) next = applied.Next;
+        }
+        return (next, outcomes);
+    }
+
     public Outcome Apply(ShardCommand command, DateTimeOffset now)
     {
         var outcome = command switch
@@ -39,7 +60,6 @@ public sealed partial record ShardState
             AppendBatch append => Append(append),
             RegisterReader register => Register(register, now),
             SyncReader sync => Sync(sync, now),
-            HeartbeatReader heartbeat => Heartbeat(heartbeat, now),
             LeaseSnapshot lease => Lease(lease, now),
             ExpireReader expire => Expire(expire),
             ExpireLapsedReaders => ExpireLapsed(now),
@@ -73,23 +93,24 @@ public sealed partial record ShardState
     private Outcome Append(AppendBatch command)
     {
         var (batch, expectedUpper) = command;
+        if (batch is null || batch.Parts.IsDefault || batch.Parts.Any(p => p is null))
+            return Reject(new InvalidAppendException("The batch, its parts list or a part is missing."));
         if (batch.Lower != expectedUpper)
             return Reject(new InvalidAppendException($"The batch starts at {batch.Lower}, not at the expected upper {expectedUpper}."));
         if (batch.Upper <= batch.Lower)
             return Reject(new InvalidAppendException($"newUpper {batch.Upper} must be beyond expectedUpper {batch.Lower}."));
-        if (batch.Parts.IsDefault)
-            return Reject(new InvalidAppendException("The batch has no parts list."));
-        if (string.IsNullOrEmpty(batch.IdempotencyKey))
-            return Reject(new InvalidAppendException("An append needs an idempotency key."));
+        if (!IdempotencyKey.IsValid(batch.IdempotencyKey))
+            return Reject(new InvalidAppendException(IdempotencyKey.Rule));
+        if (InvalidParts(batch.Parts) is { } invalid) return Reject(new InvalidAppendException(invalid));
 
-        // This very batch landed already: a write in doubt that succeeded, re-applied after a reload. Its parts are
-        // referenced, so it answers Applied (the caller must not delete them).
-        var landed = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey);
-        if (landed is not null && !batch.Parts.IsEmpty && SameParts(landed.Parts, batch.Parts))
-            return new Outcome.Unchanged(new AppendResult(AppendOutcome.Applied, landed.Upper, SeqNo), "this append landed in an earlier attempt");
+        // This very batch landed already: a write in doubt that succeeded, re-applied after a reload — its batch
+        // perhaps merged by compaction since. The state names its parts, so it answers Applied: the caller must not
+        // delete them (a reader's seqno hold may still protect them).
+        if (NamesAny(batch.Parts))
+            return new Outcome.Unchanged(new AppendResult(AppendOutcome.Applied, batch.Upper, SeqNo), "this append landed in an earlier attempt");
 
         // A retry of an applied append finds its batch, or its key once compaction merged the batch.
-        var earlier = landed?.Upper
+        var earlier = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey)?.Upper
                       ?? CompactedKeys.Find(k => k.Key == batch.IdempotencyKey)?.Upper;
         if (earlier is { } appendedTo)
             return new Outcome.Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
@@ -102,11 +123,16 @@ public sealed partial record ShardState
 
     private Outcome Register(RegisterReader command, DateTimeOffset now)
     {
-        var (reader, settings, client) = command;
+        var (reader, settings, client, secretHash) = command;
+        if (settings is null || client.IsDefault || string.IsNullOrEmpty(secretHash))
+            return Reject(new InvalidInputException("A reader needs its lease settings, a client to ping and its secret."));
         if (Readers.TryGetValue(reader.Value, out var existing))
-            return existing.IsLapsed(now)
-                ? Reject(new LeaseExpiredException(reader.Value, "its lease lapsed"))
-                : new Outcome.Unchanged(StatusOf(reader), "registered already");
+        {
+            if (existing.IsLapsed(now)) return Reject(new LeaseExpiredException(reader.Value, "its lease lapsed"));
+            return existing.SecretHash == secretHash
+                ? new Outcome.Unchanged(StatusOf(reader), "registered already")
+                : Reject(new AccessDeniedException($"Reader '{reader.Value}' is open already, by another client."));
+        }
 
         var next = Changed(WithReaders(Readers.Add(reader.Value, new ReaderState
         {
@@ -116,7 +142,8 @@ public sealed partial record ShardState
             LeaseDuration = settings.LeaseDuration,
             HeartbeatInterval = settings.EffectiveHeartbeatInterval,
             Purpose = settings.Purpose,
-            Client = client?.ToString(),
+            Client = client.ToString(),
+            SecretHash = secretHash,
         })));
         return new Outcome.Applied(next, next.StatusOf(reader));
     }
@@ -124,39 +151,35 @@ public sealed partial record ShardState
     private Outcome Sync(SyncReader command, DateTimeOffset now)
     {
         var (reader, since, returned) = command;
-        if (LiveReader(reader, since, now) is { } error) return Reject(error);
+        if (LiveReader(reader, now) is { } error) return Reject(error);
         var current = Readers[reader.Value];
 
-        var leases = current.Leases.RemoveRange(returned);
+        var leases = current.Leases.RemoveRange(returned.IsDefault ? [] : returned);
         var nextSeqNo = SeqNo + 1;
         var hold = Math.Max(current.SeqNoHold, leases.Count > 0 ? Math.Min(leases.Values.Min(), nextSeqNo) : nextSeqNo);
-        var next = Changed(WithReaders(Readers.SetItem(reader.Value,
-            current with { Since = since, SeqNoHold = hold, LastHeartbeat = now, Leases = leases })));
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, current.Heartbeat(now) with
+        {
+            Since = Frontier.Max(current.Since, since), // a sync repeated or overtaken by a later one moves nothing back
+            SeqNoHold = hold,
+            Leases = leases,
+        })));
         return new Outcome.Applied(next, next.StatusOf(reader));
-    }
-
-    private Outcome Heartbeat(HeartbeatReader command, DateTimeOffset now)
-    {
-        var current = Readers.GetValueOrDefault(command.Reader.Value);
-        if (LiveReader(command.Reader, current?.Since ?? Frontier.Minimum, now) is { } error) return Reject(error);
-        var next = Changed(this with { Readers = Readers.SetItem(command.Reader.Value, current! with { LastHeartbeat = now }) });
-        return new Outcome.Applied(next, next.StatusOf(command.Reader));
     }
 
     private Outcome Lease(LeaseSnapshot command, DateTimeOffset now)
     {
-        var (reader, since, asOf) = command;
-        if (LiveReader(reader, since, now) is { } error) return Reject(error);
+        var (reader, requested, asOf) = command;
+        if (LiveReader(reader, now) is { } error) return Reject(error);
+        var current = Readers[reader.Value];
+        var since = Frontier.Max(current.Since, requested);
         if (!since.Contains(asOf)) return Reject(new AsOfBeforeSinceException(asOf, since));
         if (Upper.Contains(asOf)) return new Outcome.Unchanged(null, "upper has not passed as_of yet");
 
-        var current = Readers[reader.Value];
         var nextSeqNo = SeqNo + 1;
         var leaseId = current.NextLeaseId;
-        var next = Changed(WithReaders(Readers.SetItem(reader.Value, current with
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, current.Heartbeat(now) with
         {
             Since = since,
-            LastHeartbeat = now,
             Leases = current.Leases.Add(leaseId, nextSeqNo),
             NextLeaseId = leaseId + 1,
         })));
@@ -178,15 +201,13 @@ public sealed partial record ShardState
             : new Outcome.Applied(Changed(WithReaders(Readers.RemoveRange(lapsed))), lapsed.Count);
     }
 
-    /// <summary>Why <paramref name="reader"/> may not act, asking for <paramref name="since"/>; null when it may.</summary>
-    private ShardException? LiveReader(ReaderId reader, Frontier since, DateTimeOffset now)
+    /// <summary>Why <paramref name="reader"/> may not act; null when it may.</summary>
+    private ShardException? LiveReader(ReaderId reader, DateTimeOffset now)
     {
-        if (!Readers.TryGetValue(reader.Value, out var current))
-            return new LeaseExpiredException(reader.Value, "the shard holds no such reader (closed, lapsed, or never opened)");
+        if (reader.Value is null || !Readers.TryGetValue(reader.Value, out var current))
+            return new LeaseExpiredException(reader.Value ?? "", "the shard holds no such reader (closed, lapsed, or never opened)");
         if (current.IsLapsed(now))
             return new LeaseExpiredException(reader.Value, $"no heartbeat since {current.LastHeartbeat:O}, lease {current.LeaseDuration}");
-        if (since < current.Since)
-            return new FrontierRegressionException("The reader's since", current.Since, since);
         return null;
     }
 
@@ -205,8 +226,27 @@ public sealed partial record ShardState
     private ImmutableArray<PartRef> PartsAsOf(ulong asOf) =>
         [.. Batches.TakeWhile(b => b.Lower.Time <= asOf).SelectMany(b => b.Parts)];
 
-    private static bool SameParts(ImmutableArray<PartRef> a, ImmutableArray<PartRef> b) =>
-        a.Select(p => p.Name).SequenceEqual(b.Select(p => p.Name));
+    /// <summary>Every part name the state refers to, live or retired.</summary>
+    public IEnumerable<string> ReferencedParts() =>
+        Batches.SelectMany(b => b.Parts).Concat(Retired.Select(r => r.Part)).Select(p => p.Name);
+
+    /// <summary>True when the state refers to one of <paramref name="parts"/>: the command that brings them landed
+    /// before (part names are never reused).</summary>
+    private bool NamesAny(ImmutableArray<PartRef> parts)
+    {
+        if (parts.IsEmpty) return false;
+        var names = parts.Select(p => p.Name).ToHashSet();
+        return ReferencedParts().Any(names.Contains);
+    }
+
+    /// <summary>What is wrong with the parts a command brings (their names are checked against the shard at the
+    /// grain's entry), or null.</summary>
+    private static string? InvalidParts(ImmutableArray<PartRef> parts)
+    {
+        if (parts.Any(p => p.Bytes < 0 || p.Updates < 1)) return "A part must hold at least one update and a byte count ≥ 0.";
+        if (parts.Select(p => p.Name).Distinct().Count() != parts.Length) return "A part is named twice.";
+        return null;
+    }
 
     private static Outcome.Rejected Reject(ShardException error) => new(error);
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Hosting;
 using Orleans.Leases.Hosting;
+using Orleans.Leases.Shards;
 using Orleans.Storage;
 using Orleans.TestingHost;
 
@@ -74,6 +75,14 @@ public abstract class ClusterFixture : IAsyncLifetime
         await foreach (var blob in Blobs.GetBlobContainerClient(Options.PartsContainer).GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
             names.Add(blob.Name);
         return names;
+    }
+
+    /// <summary>The shard's state as persisted, and its ETag: what a refused call must leave unchanged.</summary>
+    public async Task<(ShardState State, string? ETag)> PersistedAsync(ShardId shard)
+    {
+        var persisted = new GrainState<ShardState>();
+        await ShardStateStorage.ReadStateAsync("shard", Client.GetGrain<IShardGrain>(shard.Value).GetGrainId(), persisted);
+        return (persisted.State ?? new ShardState(), persisted.ETag);
     }
 
     /// <summary>The storage provider the shard grains write through, as a second writer would use it.</summary>

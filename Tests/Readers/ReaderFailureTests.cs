@@ -34,7 +34,7 @@ public sealed class ReaderFailureTests(LeaseClusterFixture fixture)
             "the dead client's reader was not expired");
         Assert.Equal(info.SeqNo, info.SeqNoSince); // nothing held any more (L2)
         Assert.Equal(0, (await lease.Inspect()).Syncs);
-        await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.DowngradeSince(F(2)));
+        await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.DowngradeSince(ReaderSecret.New(), F(2)));
     }
 
     [Fact]

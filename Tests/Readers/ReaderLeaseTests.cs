@@ -210,7 +210,7 @@ public sealed class ReaderLeaseTests(LeaseClusterFixture fixture)
 
         await Assert.ThrowsAsync<InvalidLeaseSettingsException>(() => Shards.OpenReaderAsync(shard, settings));
         var key = ReaderLeaseKey.Format(shard, ReaderId.NewId());
-        await Assert.ThrowsAsync<InvalidLeaseSettingsException>(() => fixture.Client.GetGrain<IReaderLeaseGrain>(key).Open(settings, null!));
+        await Assert.ThrowsAsync<InvalidLeaseSettingsException>(() => fixture.Client.GetGrain<IReaderLeaseGrain>(key).Open(ReaderSecret.New(), settings, null!));
 
         Assert.Equal(0, (await Shards.InspectAsync(shard)).Readers);
     }
@@ -241,7 +241,7 @@ public sealed class ReaderLeaseTests(LeaseClusterFixture fixture)
         var (shard, _) = await ShardUpTo("never", 1);
         var lease = fixture.Client.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, ReaderId.NewId()));
 
-        await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.DowngradeSince(F(1)));
-        await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.Snapshot(0));
+        await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.DowngradeSince(ReaderSecret.New(), F(1)));
+        await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.Snapshot(ReaderSecret.New(), 0));
     }
 }

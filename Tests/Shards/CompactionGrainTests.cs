@@ -104,7 +104,7 @@ public sealed class CompactionGrainTests(CompactionClusterFixture fixture)
         var shard = ClusterFixture.NewShard("orphan");
         var writer = Shards.Writer(shard);
         await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(1));
-        var orphan = fixture.Blobs.GetBlobContainerClient(fixture.Options.PartsContainer).GetBlobClient($"{shard}/orphan.json");
+        var orphan = fixture.Blobs.GetBlobContainerClient(fixture.Options.PartsContainer).GetBlobClient($"{shard}/{Guid.NewGuid():N}.json");
         await orphan.UploadAsync(BinaryData.FromString("[]"));
         await Task.Delay(CompactionClusterFixture.OrphanAge + TimeSpan.FromSeconds(1));
 

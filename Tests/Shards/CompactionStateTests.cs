@@ -83,7 +83,7 @@ public sealed class CompactionStateTests
     [Fact]
     public void Retired_parts_become_garbage_only_once_every_hold_has_passed_them()
     {
-        var state = Applied(AppendOne(new ShardState(), "a"), new RegisterReader(new ReaderId("r"), Lease, null));
+        var state = Applied(AppendOne(new ShardState(), "a"), Register(new ReaderId("r"), Lease));
         var lease = (Outcome.Applied)state.Apply(new LeaseSnapshot(new ReaderId("r"), F(0), 0), Now);
         state = AppendOne(lease.Next, "b");
         state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [new PartRef("ab.json", 15, 2)]));
@@ -126,7 +126,7 @@ public sealed class CompactionStateTests
                 ShardCommand? command = kind switch
                 {
                     0 or 1 => NewAppend(state, x, ref n, store, model),
-                    2 => new RegisterReader(reader, Lease, null),
+                    2 => Register(reader, Lease),
                     3 => new SyncReader(reader, F(since.Time + x), []),
                     4 => new LeaseSnapshot(reader, since, since.Time + x),
                     5 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),

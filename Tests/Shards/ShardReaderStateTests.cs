@@ -19,9 +19,9 @@ public sealed class ShardReaderStateTests
     [Fact]
     public void A_registered_reader_starts_at_the_shards_since_and_the_new_seqno()
     {
-        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new SyncReader(A, F(4), []));
+        var state = Applied(Applied(WithUpper(10), Register(A, Lease)), new SyncReader(A, F(4), []));
 
-        state = Applied(state, new RegisterReader(B, Lease, null));
+        state = Applied(state, Register(B, Lease));
 
         Assert.Equal(F(4), state.Readers["b"].Since);
         Assert.Equal(state.SeqNo, state.Readers["b"].SeqNoHold);
@@ -31,7 +31,7 @@ public sealed class ShardReaderStateTests
     [Fact]
     public void Since_is_the_meet_of_the_readers_and_moves_when_the_holdout_leaves()
     {
-        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new RegisterReader(B, Lease, null));
+        var state = Applied(Applied(WithUpper(10), Register(A, Lease)), Register(B, Lease));
         state = Applied(Applied(state, new SyncReader(A, F(7), [])), new SyncReader(B, F(3), []));
         Assert.Equal(F(3), state.Since);
 
@@ -41,19 +41,59 @@ public sealed class ShardReaderStateTests
     }
 
     [Fact]
-    public void A_since_regression_is_rejected()
+    public void A_sync_repeated_or_overtaken_moves_nothing_back_and_still_heartbeats()
     {
-        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new SyncReader(A, F(5), []));
+        var state = Applied(Applied(WithUpper(10), Register(A, Lease)), new SyncReader(A, F(5), []), Start + TimeSpan.FromSeconds(20));
 
-        var rejected = Assert.IsType<Outcome.Rejected>(state.Apply(new SyncReader(A, F(4), []), Start));
+        state = Applied(state, new SyncReader(A, F(4), []), Start + TimeSpan.FromSeconds(30));
 
-        Assert.IsType<FrontierRegressionException>(rejected.Error);
+        Assert.Equal(F(5), state.Readers["a"].Since);
+        Assert.Equal(Start + TimeSpan.FromSeconds(30), state.Readers["a"].LastHeartbeat);
+    }
+
+    [Fact]
+    public void A_heartbeat_time_never_moves_back()
+    {
+        var state = Applied(WithUpper(10), Register(A, Lease), Start + TimeSpan.FromSeconds(30));
+
+        state = Applied(state, new SyncReader(A, F(1), []), Start);
+
+        Assert.Equal(Start + TimeSpan.FromSeconds(30), state.Readers["a"].LastHeartbeat);
+        Assert.Equal(F(1), state.Readers["a"].Since);
+    }
+
+    [Fact]
+    public void Registering_an_open_reader_with_another_secret_is_refused_and_changes_nothing()
+    {
+        var state = Applied(WithUpper(10), Register(A, Lease));
+
+        var other = new RegisterReader(A, Lease, TestClient, "someone-else");
+        var refused = Assert.IsType<Outcome.Rejected>(state.Apply(other, Start));
+
+        Assert.IsType<AccessDeniedException>(refused.Error);
+        Assert.IsType<Outcome.Unchanged>(state.Apply(Register(A, Lease), Start)); // its own client, retrying
+    }
+
+    [Theory]
+    [InlineData("no client")]
+    [InlineData("no secret")]
+    [InlineData("no settings")]
+    public void A_registration_without_a_client_a_secret_or_settings_is_refused(string missing)
+    {
+        var command = missing switch
+        {
+            "no client" => new RegisterReader(A, Lease, default, "hash"),
+            "no secret" => new RegisterReader(A, Lease, TestClient, ""),
+            _ => new RegisterReader(A, null!, TestClient, "hash"),
+        };
+
+        Assert.IsType<InvalidInputException>(Assert.IsType<Outcome.Rejected>(WithUpper(10).Apply(command, Start)).Error);
     }
 
     [Fact]
     public void A_leased_snapshot_pins_the_hold_until_returned()
     {
-        var state = Applied(WithUpper(10), new RegisterReader(A, Lease, null));
+        var state = Applied(WithUpper(10), Register(A, Lease));
         var outcome = Assert.IsType<Outcome.Applied>(state.Apply(new LeaseSnapshot(A, F(0), 3), Start));
         var leased = Assert.IsType<LeasedSnapshot>(outcome.Answer);
         state = outcome.Next;
@@ -69,7 +109,7 @@ public sealed class ShardReaderStateTests
     [Fact]
     public void A_lapsed_reader_is_refused_and_removed_by_the_next_change()
     {
-        var state = Applied(Applied(WithUpper(10), new RegisterReader(A, Lease, null)), new RegisterReader(B, Lease, null));
+        var state = Applied(Applied(WithUpper(10), Register(A, Lease)), Register(B, Lease));
         var later = Start + TimeSpan.FromSeconds(61);
         state = Applied(state, new SyncReader(B, F(0), []), Start + TimeSpan.FromSeconds(30));
 
@@ -87,7 +127,7 @@ public sealed class ShardReaderStateTests
     [Fact]
     public void Random_reader_lifecycles_keep_the_invariants()
     {
-        var op = Gen.Select(Gen.Int[0, 6], Gen.Int[0, 2], Gen.UInt[0, 3], Gen.Int[0, 40]);
+        var op = Gen.Select(Gen.Int[0, 6], Gen.Int[0, 2], Gen.UInt[0, 3], Gen.Int[-5, 40]);
         op.Array[1, 60].Sample(ops =>
         {
             var state = WithUpper(1);
@@ -100,16 +140,16 @@ public sealed class ShardReaderStateTests
                 var since = current?.Since ?? F(0);
                 ShardCommand command = kind switch
                 {
-                    0 => new RegisterReader(reader, Lease, null),
+                    0 => Register(reader, Lease),
                     1 => new SyncReader(reader, F(since.Time + step), []),
                     2 => new LeaseSnapshot(reader, since, since.Time + step),
                     3 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
                     4 => new ExpireReader(reader),
                     5 => new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + step + 1), [], $"k{state.SeqNo}"), state.Upper),
-                    6 when step == 0 => new HeartbeatReader(reader),
+                    6 when step == 0 => new SyncReader(reader, F(0), []), // repeated or overtaken: a stale since
                     _ => new ExpireLapsedReaders(),
                 };
-                now += TimeSpan.FromSeconds(seconds);
+                now += TimeSpan.FromSeconds(seconds); // sometimes back: a clock that stepped, or a call overtaken
                 var before = state;
                 if (state.Apply(command, now) is not Outcome.Applied applied) continue;
                 state = applied.Next;
@@ -125,7 +165,8 @@ public sealed class ShardReaderStateTests
                 foreach (var (id, r) in state.Readers)
                 {
                     if (before.Readers.TryGetValue(id, out var was))
-                        Assert.True(r.Since >= was.Since && r.SeqNoHold >= was.SeqNoHold, $"reader {id} went back");
+                        Assert.True(r.Since >= was.Since && r.SeqNoHold >= was.SeqNoHold && r.LastHeartbeat >= was.LastHeartbeat,
+                            $"reader {id} went back");
                     Assert.Equal(model[id].Order(), r.Leases.Keys);
                     Assert.All(r.Leases.Values, seqNo => Assert.True(r.SeqNoHold <= seqNo && state.SeqNoSince <= seqNo));
                 }

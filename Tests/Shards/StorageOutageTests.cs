@@ -125,7 +125,7 @@ public sealed class StorageOutageTests(OwnAzuriteFixture fixture)
             "compaction and GC did not resume", TimeSpan.FromSeconds(90));
         Assert.Equal(F(10), info.Upper);
         var stored = await fixture.PartBlobsAsync(shard);
-        var referenced = await fixture.Client.GetGrain<IShardGrain>(shard.Value).ReferencedParts();
+        var referenced = (await fixture.PersistedAsync(shard)).State.ReferencedParts();
         Assert.All(referenced, name => Assert.Contains(name, stored)); // nothing referenced was lost
         for (var asOf = 0UL; asOf < 10; asOf++)
             Assert.Equal(Consolidation.AsOf(all, asOf).ToArray(), (await fixture.Shards.ReadAsync(shard, asOf)).ToArray());
