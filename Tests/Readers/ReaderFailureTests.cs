@@ -21,19 +21,22 @@ public sealed class ReaderFailureTests(LeaseClusterFixture fixture)
         await fixture.Cluster.InitializeClientAsync();
         var lease = fixture.Client.GetGrain<IReaderLeaseGrain>(key);
 
-        // The lease grain pings the client before each heartbeat; unanswered, it stops heartbeating.
-        var steps = (int)(LeaseClusterFixture.Lease / LeaseClusterFixture.Heartbeat) + 2;
-        for (var i = 0; i < steps; i++)
+        // The lease grain pings the client before each heartbeat; a client the cluster has dropped stops them at once, a
+        // ping that only timed out (the drop not noticed yet, on a busy machine) is forgiven for half a lease. So the
+        // lease ends within half a lease + the lease + one interval, wherever the drop falls.
+        var bound = (LeaseClusterFixture.Lease / 2 + LeaseClusterFixture.Lease) / LeaseClusterFixture.Heartbeat + 1;
+        for (var step = 0; (await lease.Inspect()).IsLive; step++)
         {
+            Assert.True(step < bound, $"the dead client's lease was still live after {step} heartbeat intervals");
             var before = await lease.Inspect();
             fixture.Time.Advance(LeaseClusterFixture.Heartbeat);
             await Eventually.Async(lease.Inspect, info => info.ClientUnanswered > before.ClientUnanswered || !info.IsLive, "no heartbeat tick");
         }
 
+        // The shard's sweep ran at the same (fake) time the lease grain found its lease lapsed.
         var info = await Eventually.Async(() => fixture.Shards.InspectAsync(shard), s => s.Readers == 0,
             "the dead client's reader was not expired");
         Assert.Equal(info.SeqNo, info.SeqNoSince); // nothing held any more (L2)
-        Assert.Equal(0, (await lease.Inspect()).Syncs);
         await Assert.ThrowsAsync<LeaseExpiredException>(() => lease.DowngradeSince(ReaderSecret.New(), F(2)));
     }
 
