@@ -274,7 +274,7 @@ public sealed class ChaosScenario
     /// <summary>Fetches a leased snapshot's parts; they must be there and read exactly as of its time.</summary>
     private async Task FetchAsync(Reader reader, LeasedSnapshot leased)
     {
-        ImmutableArray<(string Key, string Value, long Diff)> contents;
+        ImmutableArray<(string Key, string Value, Int128 Diff)> contents;
         try
         {
             contents = await reader.Handle.ReadAsync(leased);
@@ -404,7 +404,7 @@ public sealed class ChaosScenario
         return (lost, doubled);
     }
 
-    private static bool IsExactly(ImmutableArray<(string Key, string Value, long Diff)> contents, ulong asOf) =>
+    private static bool IsExactly(ImmutableArray<(string Key, string Value, Int128 Diff)> contents, ulong asOf) =>
         (ulong)contents.Length == asOf + 1 &&
         contents.All(c => c.Diff == 1 && c.Key == $"w-{c.Value}" && ulong.TryParse(c.Value, out var n) && n <= asOf);
 

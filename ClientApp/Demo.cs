@@ -57,7 +57,7 @@ internal static class Demo
         var leased = await snapshot;
         var contents = await reader.ReadAsync(leased);
         Console.WriteLine($"  the snapshot as of {asOf} arrived: lease {leased.LeaseId} on seqno {leased.SeqNo}, " +
-                          $"{contents.Sum(c => c.Diff)} records in {leased.Parts.Length} parts");
+                          $"{contents.Aggregate(Int128.Zero, (sum, c) => sum + c.Diff)} records in {leased.Parts.Length} parts");
         await reader.ReturnLeaseAsync(leased);
 
         await reader.ExpireAsync();

@@ -12,11 +12,11 @@ public class InvalidInputException(string message) : ShardException(message);
 
 [GenerateSerializer, Alias("Leases.InvalidShardIdException")]
 public sealed class InvalidShardIdException(string? shardId)
-    : InvalidInputException($"Invalid shard id '{shardId}': use 1–{Identifier.MaxLength} characters of [A-Za-z0-9._-].");
+    : InvalidInputException($"Invalid shard id '{shardId}': use 1–{Identifier.MaxLength} characters of [A-Za-z0-9._-], not starting or ending with '.'.");
 
 [GenerateSerializer, Alias("Leases.InvalidReaderIdException")]
 public sealed class InvalidReaderIdException(string? readerId)
-    : InvalidInputException($"Invalid reader id '{readerId}': use 1–{Identifier.MaxLength} characters of [A-Za-z0-9._-].");
+    : InvalidInputException($"Invalid reader id '{readerId}': use 1–{Identifier.MaxLength} characters of [A-Za-z0-9._-], not starting or ending with '.'.");
 
 /// <summary>An append whose bounds or updates do not fit: newUpper ≤ expectedUpper, a time outside
 /// [expectedUpper, newUpper), a missing idempotency key.</summary>

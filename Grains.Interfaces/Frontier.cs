@@ -33,6 +33,12 @@ public readonly record struct Frontier : IComparable<Frontier>
         _ => Time.CompareTo(other.Time),
     };
 
+    /// <summary>Agrees with <see cref="CompareTo"/>: every empty frontier is equal whatever its <see cref="Time"/>,
+    /// which a caller can set on the wire.</summary>
+    public bool Equals(Frontier other) => CompareTo(other) == 0;
+
+    public override int GetHashCode() => IsEmpty ? -1 : Time.GetHashCode();
+
     public static Frontier Min(Frontier a, Frontier b) => a.CompareTo(b) <= 0 ? a : b;
 
     public static Frontier Max(Frontier a, Frontier b) => a.CompareTo(b) >= 0 ? a : b;

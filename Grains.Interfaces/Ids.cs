@@ -2,7 +2,7 @@ using System.Buffers;
 
 namespace Orleans.Leases;
 
-/// <summary>The id of a shard: 1–128 characters of <c>[A-Za-z0-9._-]</c>.</summary>
+/// <summary>The id of a shard: 1–128 characters of <c>[A-Za-z0-9._-]</c>, not starting or ending with a dot.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.ShardId")]
 public readonly record struct ShardId
 {
@@ -23,7 +23,8 @@ public readonly record struct ShardId
     public override string ToString() => Value;
 }
 
-/// <summary>The id of a reader within its shard: 1–128 characters of <c>[A-Za-z0-9._-]</c>.</summary>
+/// <summary>The id of a reader within its shard: 1–128 characters of <c>[A-Za-z0-9._-]</c>, not starting or ending
+/// with a dot.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.ReaderId")]
 public readonly record struct ReaderId
 {
@@ -50,8 +51,11 @@ internal static class Identifier
     private static readonly SearchValues<char> Allowed =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
 
+    /// <summary>Ids name blobs (<c>{shard}/{guid}.json</c>): <c>.</c> and <c>..</c> would be path segments that
+    /// escape the shard's prefix or that storage refuses, and Azure advises against segments ending in a dot.</summary>
     public static bool IsValid(string? value) =>
-        value is { Length: > 0 and <= MaxLength } && !value.AsSpan().ContainsAnyExcept(Allowed);
+        value is { Length: > 0 and <= MaxLength } && !value.AsSpan().ContainsAnyExcept(Allowed)
+        && value[0] != '.' && value[^1] != '.';
 }
 
 /// <summary>The key of a reader's <see cref="IReaderLeaseGrain"/>: <c>{shard}/{reader}</c>.</summary>

@@ -95,7 +95,7 @@ public sealed class ReadHandle : IAsyncDisposable
     public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => ShardClient.FetchPartAsync(_grains, part);
 
     /// <summary>Fetches a leased snapshot's parts and consolidates them as of its time.</summary>
-    public Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(LeasedSnapshot snapshot) =>
+    public Task<ImmutableArray<(string Key, string Value, Int128 Diff)>> ReadAsync(LeasedSnapshot snapshot) =>
         ShardClient.ReadPartsAsync(_grains, snapshot.Parts, snapshot.AsOf);
 
     /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.

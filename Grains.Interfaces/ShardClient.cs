@@ -27,14 +27,14 @@ public sealed class ShardClient(IGrainFactory grains)
     /// a short-lived lease so that no part is collected while it is read. Waits while the shard's upper is ≤ asOf, for
     /// as long as <paramref name="cancellation"/> allows.
     /// </summary>
-    public async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadAsync(ShardId shard, ulong asOf,
+    public async Task<ImmutableArray<(string Key, string Value, Int128 Diff)>> ReadAsync(ShardId shard, ulong asOf,
         CancellationToken cancellation = default)
     {
         await using var reader = await OpenReaderAsync(shard, new LeaseSettings { Purpose = "ShardClient.ReadAsync" });
         return await reader.ReadAsync(await reader.SnapshotAsync(asOf, cancellation));
     }
 
-    internal static async Task<ImmutableArray<(string Key, string Value, long Diff)>> ReadPartsAsync(
+    internal static async Task<ImmutableArray<(string Key, string Value, Int128 Diff)>> ReadPartsAsync(
         IGrainFactory grains, IEnumerable<PartRef> parts, ulong asOf)
     {
         var updates = await Task.WhenAll(parts.Select(part => FetchPartAsync(grains, part)));

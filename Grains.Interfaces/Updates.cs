@@ -25,10 +25,11 @@ public static class Consolidation
     /// <summary>
     /// The exact contents of a collection as of <paramref name="asOf"/>: updates with time ≤ asOf, diffs of equal
     /// (key, value) summed, zeros dropped, sorted by key then value. Times are dropped: they are all ≤ asOf.
+    /// Sums are <see cref="Int128"/>: accepted long diffs can add up past long, and every read must still work.
     /// </summary>
-    public static ImmutableArray<(string Key, string Value, long Diff)> AsOf(IEnumerable<Update> updates, ulong asOf)
+    public static ImmutableArray<(string Key, string Value, Int128 Diff)> AsOf(IEnumerable<Update> updates, ulong asOf)
     {
-        var sums = new Dictionary<(string, string), long>();
+        var sums = new Dictionary<(string, string), Int128>();
         foreach (var u in updates)
         {
             if (u.Time > asOf) continue;

@@ -78,6 +78,29 @@ public sealed class CompactionGrainTests(CompactionClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Diffs_summing_past_long_read_exactly_before_and_after_compaction()
+    {
+        var shard = ClusterFixture.NewShard("overflow");
+        var writer = Shards.Writer(shard);
+        var beyondLong = (Int128)long.MaxValue + 1;
+        await writer.CompareAndAppendAsync([At(0, "k", diff: long.MaxValue), At(0, "k", diff: 1)], F(0), F(1));
+
+        Assert.Equal([("k", "v", beyondLong)], (await Shards.ReadAsync(shard, 0)).ToArray());
+
+        await writer.CompareAndAppendAsync([At(1, "j"), At(1, "j", "w")], F(1), F(2)); // two batches of one level: compacted
+        await Eventually.Async(() => Shards.InspectAsync(shard), i => i.Batches == 1,
+            "the batches were not merged");
+
+        Assert.Equal([("k", "v", beyondLong)], (await Shards.ReadAsync(shard, 0)).ToArray());
+        Assert.Equal([("j", "v", 1), ("j", "w", 1), ("k", "v", beyondLong)], (await Shards.ReadAsync(shard, 1)).ToArray());
+        await using var reader = await Shards.OpenReaderAsync(shard);
+        var leased = await reader.SnapshotAsync(1);
+        Assert.Equal([At(0, "k", diff: long.MaxValue), At(0, "k", diff: 1), At(1, "j"), At(1, "j", "w")],
+            (await reader.FetchPartAsync(Assert.Single(leased.Parts))).ToArray());
+        await reader.ReturnLeaseAsync(leased);
+    }
+
+    [Fact]
     public async Task A_dead_readers_holds_go_and_storage_shrinks()
     {
         var shard = ClusterFixture.NewShard("shrink");

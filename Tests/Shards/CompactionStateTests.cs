@@ -108,16 +108,16 @@ public sealed class CompactionStateTests
     [Fact]
     public void Random_histories_with_compaction_and_gc_keep_reads_exact_and_held_parts_stored()
     {
-        var step = Gen.Select(Gen.Int[0, 8], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30]);
+        var step = Gen.Select(Gen.Int[0, 8], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30], Diff.Array[3]);
         step.Array[1, 80].Sample(steps =>
         {
             var state = new ShardState();
             var now = Now;
             var store = new Dictionary<string, ImmutableArray<Update>>();
             var model = new List<Update>();
-            var leased = new Dictionary<(string Reader, ulong LeaseId), (ulong AsOf, ImmutableArray<(string, string, long)> Contents, ImmutableArray<PartRef> Parts)>();
+            var leased = new Dictionary<(string Reader, ulong LeaseId), (ulong AsOf, ImmutableArray<(string, string, Int128)> Contents, ImmutableArray<PartRef> Parts)>();
             var n = 0;
-            foreach (var (kind, who, x, seconds) in steps)
+            foreach (var (kind, who, x, seconds, diffs) in steps)
             {
                 now += TimeSpan.FromSeconds(seconds);
                 var reader = new ReaderId($"r{who}");
@@ -125,7 +125,7 @@ public sealed class CompactionStateTests
                 var since = current?.Since ?? state.Since;
                 ShardCommand? command = kind switch
                 {
-                    0 or 1 => NewAppend(state, x, ref n, store, model),
+                    0 or 1 => NewAppend(state, x, diffs, ref n, store, model),
                     2 => Register(reader, Lease),
                     3 => new SyncReader(reader, F(since.Time + x), []),
                     4 => new LeaseSnapshot(reader, since, since.Time + x),
@@ -154,11 +154,16 @@ public sealed class CompactionStateTests
         }, iter: 2000);
     }
 
-    private static ShardCommand NewAppend(ShardState state, uint width, ref int n, Dictionary<string, ImmutableArray<Update>> store, List<Update> model)
+    /// <summary>Mostly ±1, sometimes a diff at the edge of long, so sums leave long in reads and in compaction.</summary>
+    private static readonly Gen<long> Diff = Gen.Frequency(
+        (6, 1L), (6, -1L), (1, long.MaxValue), (1, long.MaxValue - 1), (1, long.MinValue), (1, long.MinValue + 1));
+
+    private static ShardCommand NewAppend(ShardState state, uint width, long[] diffs, ref int n,
+        Dictionary<string, ImmutableArray<Update>> store, List<Update> model)
     {
         var lower = state.Upper.Time;
         var seed = n++;
-        ImmutableArray<Update> updates = [.. Enumerable.Range(0, (int)width).Select(i => new Update($"k{(seed + i) % 3}", "v", lower + (ulong)i, i % 2 == 0 ? 1 : -1))];
+        ImmutableArray<Update> updates = [.. Enumerable.Range(0, (int)width).Select(i => new Update($"k{(seed + i) % 3}", "v", lower + (ulong)i, diffs[i]))];
         var name = $"p{seed}";
         store[name] = updates;
         model.AddRange(updates); // an append at the current upper always applies
