@@ -104,11 +104,14 @@ public sealed class CompactionStateTests
     /// merging the stored updates), garbage collection (really deleting from the store) and clock advances. After
     /// every step: the state's invariants hold, every readable snapshot equals the model (S3), every part of a valid
     /// lease is still stored and reads as it did when leased (S4), and nothing a batch names is deleted.
+    /// Writes that landed are also re-applied later (a write in doubt that succeeded, re-applied after a reload — perhaps
+    /// after compaction merged it again), and the caller does with the answer what the part worker or compactor does:
+    /// it deletes its parts unless told the write landed.
     /// </summary>
     [Fact]
     public void Random_histories_with_compaction_and_gc_keep_reads_exact_and_held_parts_stored()
     {
-        var step = Gen.Select(Gen.Int[0, 8], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30], Diff.Array[3]);
+        var step = Gen.Select(Gen.Int[0, 9], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30], Diff.Array[3]);
         step.Array[1, 80].Sample(steps =>
         {
             var state = new ShardState();
@@ -116,6 +119,7 @@ public sealed class CompactionStateTests
             var store = new Dictionary<string, ImmutableArray<Update>>();
             var model = new List<Update>();
             var leased = new Dictionary<(string Reader, ulong LeaseId), (ulong AsOf, ImmutableArray<(string, string, Int128)> Contents, ImmutableArray<PartRef> Parts)>();
+            var landed = new List<ShardCommand>();
             var n = 0;
             foreach (var (kind, who, x, seconds, diffs) in steps)
             {
@@ -132,12 +136,24 @@ public sealed class CompactionStateTests
                     5 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
                     6 => state.CompactionCandidates(Pairs) is { IsEmpty: false } run ? Compact(state, run, ref n, store) : null,
                     7 => Collect(state, store),
-                    _ => new ExpireReader(reader),
+                    8 => new ExpireReader(reader),
+                    _ => null,
                 };
-                if (command is null || state.Apply(command, now) is not Outcome.Applied applied) continue;
-                state = applied.Next;
-                if (applied.Answer is LeasedSnapshot lease)
-                    leased[(reader.Value, lease.LeaseId)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts);
+                if (kind == 9 && landed.Count > 0)
+                {
+                    var again = landed[^(1 + (int)(x % landed.Count))];
+                    var outcome = state.Apply(again, now);
+                    Assert.False(outcome is Outcome.Applied, "a write that landed was applied twice (S6)");
+                    foreach (var part in DeletedByTheCaller(again, outcome)) store.Remove(part.Name);
+                }
+                else if (command is not null && state.Apply(command, now) is Outcome.Applied applied)
+                {
+                    state = applied.Next;
+                    if (command is AppendBatch or CompactBatches) landed.Add(command);
+                    if (applied.Answer is LeasedSnapshot lease)
+                        leased[(reader.Value, lease.LeaseId)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts);
+                }
+                else continue;
 
                 Assert.Empty(state.Violations());
                 Assert.All(state.Batches.SelectMany(b => b.Parts), p => Assert.True(store.ContainsKey(p.Name), $"live part {p.Name} deleted"));
@@ -177,6 +193,15 @@ public sealed class CompactionStateTests
         store[name] = merged;
         return new CompactBatches(run, merged.IsEmpty ? [] : [new PartRef(name, 1, merged.Length)]);
     }
+
+    /// <summary>The parts the part worker (append) or compactor (compaction) deletes on this answer.</summary>
+    private static ImmutableArray<PartRef> DeletedByTheCaller(ShardCommand write, Outcome outcome) => (write, outcome) switch
+    {
+        (AppendBatch append, Outcome.Rejected { Error: InvalidInputException }) => append.Batch.Parts,
+        (AppendBatch append, Outcome.Unchanged { Answer: AppendResult { Outcome: not AppendOutcome.Applied } }) => append.Batch.Parts,
+        (CompactBatches compaction, Outcome.Unchanged { Answer: false }) => compaction.Parts,
+        _ => [],
+    };
 
     private static ShardCommand? Collect(ShardState state, Dictionary<string, ImmutableArray<Update>> store)
     {
