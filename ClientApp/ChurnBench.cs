@@ -70,6 +70,7 @@ internal static class ChurnBench
         var asOf = await UpperMinusOne(client, shard);
         if (await lease.Snapshot(secret, asOf) is { } leased)
         {
+            pinged.Holds = new ClientHolds(Frontier.Minimum, [leased.LeaseId], Leasing: false);
             var worker = client.GetGrain<IPartWorkerGrain>(0);
             await Task.WhenAll(leased.Parts.Select(worker.ReadPart));
             if (!dies) await lease.ReturnLease(secret, leased.LeaseId);
@@ -97,9 +98,12 @@ internal static class ChurnBench
             Math.Max(RetainedSeqNos, other.RetainedSeqNos), Math.Max(Readers, other.Readers), Math.Max(Batches, other.Batches));
     }
 
+    /// <summary>Answers what this reader holds, as a ReadHandle does.</summary>
     private sealed class Pinged : IReaderClient
     {
-        public Task Ping() => Task.CompletedTask;
+        public ClientHolds Holds { get; set; } = new(Frontier.Minimum, [], Leasing: true); // until its lease id is known
+
+        public Task<ClientHolds> Ping() => Task.FromResult(Holds);
     }
 
 }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Orleans.Concurrency;
 
 namespace Orleans.Leases;
@@ -46,6 +47,16 @@ public interface IReaderLeaseGrain : IGrainWithStringKey
 [Alias("Leases.IReaderClient")]
 public interface IReaderClient : IGrainObserver
 {
+    /// <summary>Answers what the client still holds, so the lease grain can catch up with returns and downgrades it
+    /// never heard of (its silo died after the client was answered) or leases whose answer never reached the client.</summary>
     [ResponseTimeout("00:00:02"), Alias("Ping")]
-    Task Ping();
+    Task<ClientHolds> Ping();
 }
+
+/// <summary>What a reader's client holds: the since it asked for last, the leases it has not given back, and whether
+/// a snapshot is being leased (its lease id not known to the client yet).</summary>
+[GenerateSerializer, Immutable, Alias("Leases.ClientHolds")]
+public sealed record ClientHolds(
+    [property: Id(0)] Frontier Since,
+    [property: Id(1)] ImmutableArray<ulong> Leases,
+    [property: Id(2)] bool Leasing);

@@ -17,20 +17,19 @@ public sealed class ReadHandle : IAsyncDisposable
 
     // Held here: the runtime keeps observers weakly, so a handle dropped without closing stops answering pings and
     // its lease lapses.
-    private readonly Pinged _pinged;
+    private readonly Holds _holds;
     private readonly IReaderClient _client;
     private bool _disposed;
 
-    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderSecret secret, ReaderStatus opened,
-        Pinged pinged, IReaderClient client)
+    private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderSecret secret, Holds holds,
+        IReaderClient client)
     {
         _grains = grains;
         _secret = secret;
-        _pinged = pinged;
+        _holds = holds;
         _client = client;
         Shard = shard;
         Reader = reader;
-        Since = opened.Since;
         _lease = grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, reader));
     }
 
@@ -39,7 +38,7 @@ public sealed class ReadHandle : IAsyncDisposable
     public ReaderId Reader { get; }
 
     /// <summary>The since this reader last asked for (durable within one heartbeat interval).</summary>
-    public Frontier Since { get; private set; }
+    public Frontier Since => _holds.Since;
 
     /// <summary>Opens a leased reader: its since starts at the shard's since, its seqno hold at the shard's seqno.
     /// Retried on transient errors: opening an open reader answers its holds. A <paramref name="reader"/> id that is
@@ -50,13 +49,14 @@ public sealed class ReadHandle : IAsyncDisposable
         settings = (settings ?? new LeaseSettings()).Validated();
         var id = reader ?? ReaderId.NewId();
         var secret = ReaderSecret.New();
-        var pinged = new Pinged();
-        var client = grains.CreateObjectReference<IReaderClient>(pinged);
+        var holds = new Holds();
+        var client = grains.CreateObjectReference<IReaderClient>(holds);
         try
         {
             var lease = grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id));
             var opened = await Transient.RetryAsync(() => lease.Open(secret, settings, client));
-            return new ReadHandle(grains, shard, id, secret, opened, pinged, client);
+            holds.AskedFor(opened.Since);
+            return new ReadHandle(grains, shard, id, secret, holds, client);
         }
         catch
         {
@@ -71,7 +71,7 @@ public sealed class ReadHandle : IAsyncDisposable
     public async Task DowngradeSinceAsync(Frontier since)
     {
         await Transient.RetryAsync(() => _lease.DowngradeSince(_secret, since));
-        Since = since;
+        _holds.AskedFor(since);
     }
 
     /// <summary>
@@ -87,7 +87,8 @@ public sealed class ReadHandle : IAsyncDisposable
         var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
         while (true)
         {
-            if (await Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation) is { } leased) return leased;
+            if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation)) is { } leased)
+                return leased;
             await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
         }
     }
@@ -100,8 +101,11 @@ public sealed class ReadHandle : IAsyncDisposable
 
     /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.
     /// Retried on transient errors; a retry that finds the lease unknown means an earlier attempt returned it.</summary>
-    public Task ReturnLeaseAsync(LeasedSnapshot snapshot) =>
-        Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId));
+    public Task ReturnLeaseAsync(LeasedSnapshot snapshot)
+    {
+        _holds.GiveBack(snapshot.LeaseId); // from now on this client does not hold it, whatever becomes of the call
+        return Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId));
+    }
 
     public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect);
 
@@ -128,8 +132,50 @@ public sealed class ReadHandle : IAsyncDisposable
         }
     }
 
-    private sealed class Pinged : IReaderClient
+    /// <summary>What this client holds, answered to the lease grain's pings: the client is the authority on what it
+    /// gave back, so nothing it returned or asked for is lost if the lease grain's silo dies before making it durable.</summary>
+    private sealed class Holds : IReaderClient
     {
-        public Task Ping() => Task.CompletedTask;
+        private readonly Lock _lock = new();
+        private readonly HashSet<ulong> _leases = [];
+        private Frontier _since;
+        private int _leasing;
+
+        public Frontier Since
+        {
+            get { lock (_lock) return _since; }
+        }
+
+        public void AskedFor(Frontier since)
+        {
+            lock (_lock) _since = Frontier.Max(_since, since);
+        }
+
+        /// <summary>Leases a snapshot; while the call runs, the lease grain is told not to reconcile (the client cannot
+        /// know the lease id yet).</summary>
+        public async Task<LeasedSnapshot?> LeaseAsync(Func<Task<LeasedSnapshot?>> lease)
+        {
+            lock (_lock) _leasing++;
+            try
+            {
+                var leased = await lease();
+                if (leased is not null) lock (_lock) _leases.Add(leased.LeaseId);
+                return leased;
+            }
+            finally
+            {
+                lock (_lock) _leasing--;
+            }
+        }
+
+        public void GiveBack(ulong leaseId)
+        {
+            lock (_lock) _leases.Remove(leaseId);
+        }
+
+        public Task<ClientHolds> Ping()
+        {
+            lock (_lock) return Task.FromResult(new ClientHolds(_since, [.. _leases], _leasing > 0));
+        }
     }
 }

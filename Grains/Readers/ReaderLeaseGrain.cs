@@ -55,7 +55,15 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
         // A reader opened before (this grain's silo died, or it was woken): resume from the durable holds, leases
         // included, so no hold moves past a part leased before.
-        if (await _shard.ResumeReader(_reader) is { } resumed) GoLive(resumed.Status, resumed.SecretHash);
+        if (await _shard.ResumeReader(_reader) is { } resumed)
+        {
+            GoLive(resumed.Status, resumed.SecretHash);
+            // The durable heartbeat is already old (this grain's silo died, or it was woken as overdue), and whatever
+            // the client returned or asked for since may be lost with the old activation: sync now, urgently, after
+            // catching up with the client.
+            _urgent = true;
+            _sync.Notify();
+        }
     }
 
     /// <summary>Only the reader's shard wakes its task (S8); the client verbs check the reader's secret themselves.</summary>
@@ -272,7 +280,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (_client is null) return true;
         try
         {
-            await _client.Ping();
+            CatchUpWith(await _client.Ping());
             _clientAnsweredAt = time.GetUtcNow();
             return true;
         }
@@ -282,6 +290,20 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             var patient = error is TimeoutException && time.GetUtcNow() - _clientAnsweredAt < _durable!.Settings.LeaseDuration / 2;
             if (!patient) LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
             return patient;
+        }
+    }
+
+    /// <summary>The client is the authority on what it holds. Leases it no longer holds are returned — given back to an
+    /// activation that died before making the return durable, or leased by an attempt whose answer never reached it —
+    /// and its latest since is asked for. Not while a snapshot is being leased: the client cannot know that id yet.</summary>
+    private void CatchUpWith(ClientHolds holds)
+    {
+        if (holds.Since > _requestedSince) _requestedSince = holds.Since;
+        if (holds.Leasing || _leasesInFlight > 0 || holds.Leases.IsDefault) return;
+        foreach (var leaseId in _outstanding.Keys.Except(holds.Leases).ToList())
+        {
+            _outstanding.Remove(leaseId);
+            _returned.Add(leaseId);
         }
     }
 

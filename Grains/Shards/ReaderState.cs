@@ -44,7 +44,9 @@ public sealed record ReaderState
     public TimeSpan HeartbeatAllowance(TimeSpan limit) =>
         TimeSpan.FromTicks(Math.Max(0, Math.Min(limit.Ticks, Math.Min(HeartbeatInterval.Ticks, (LeaseDuration - HeartbeatInterval).Ticks / 2))));
 
-    /// <summary>No durable heartbeat for longer than the lease grain's normal rhythm allows: its silo may be gone.</summary>
-    public bool IsOverdue(DateTimeOffset now, TimeSpan allowanceLimit) =>
-        now - LastHeartbeat > 2 * HeartbeatInterval + HeartbeatAllowance(allowanceLimit);
+    /// <summary>No sync from the lease grain for longer than its rhythm allows (one interval, and half an interval for a
+    /// late tick), <paramref name="lastSync"/> being the last one the shard received: its silo may be gone. Early
+    /// enough that a woken grain can reactivate elsewhere and sync well inside the lease.</summary>
+    public bool IsOverdue(DateTimeOffset now, DateTimeOffset lastSync) =>
+        now - (lastSync > LastHeartbeat ? lastSync : LastHeartbeat) > HeartbeatInterval * 1.5;
 }

@@ -7,6 +7,9 @@ namespace Orleans.Leases.Shards;
 // Leased readers: the changes their lease grains ask for, and the sweep that ends lapsed leases.
 internal sealed partial class ShardGrain
 {
+    /// <summary>When each reader's lease grain last sent a sync, durable or not: what tells a live keeper from a dead one.</summary>
+    private readonly Dictionary<string, DateTimeOffset> _lastSyncs = [];
+
     public Task<ResumedReader?> ResumeReader(ReaderId reader) => Task.FromResult(
         _committed.StatusOf(reader.Validated()) is { } status ? new ResumedReader(status, _committed.Readers[reader.Value].SecretHash) : null);
 
@@ -18,6 +21,7 @@ internal sealed partial class ShardGrain
     public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases, bool urgent)
     {
         var command = new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases);
+        _lastSyncs[reader.Value] = time.GetUtcNow(); // its keeper is alive, even while this heartbeat is held back
         return !urgent && _committed.Readers.TryGetValue(reader.Value, out var current)
             ? SubmitDeferred<ReaderStatus>(command, current.HeartbeatAllowance(options.Value.HeartbeatWriteDelay))
             : Submit<ReaderStatus>(command);
@@ -49,8 +53,8 @@ internal sealed partial class ShardGrain
         WakeLeaseGrains(_committed.Readers.Keys);
     }
 
-    /// <summary>Ends lapsed leases when no other change would, and wakes the lease grains whose heartbeat is overdue:
-    /// their silo may have died, and a woken grain reactivates elsewhere from the durable holds.</summary>
+    /// <summary>Ends lapsed leases when no other change would, and wakes the lease grains that missed a heartbeat:
+    /// their silo may have died, and a woken grain reactivates elsewhere from the durable holds and syncs at once.</summary>
     private async Task SweepReaders(CancellationToken cancellation)
     {
         var now = time.GetUtcNow();
@@ -69,8 +73,9 @@ internal sealed partial class ShardGrain
             }
         }
         MaybeStartMaintenance();
-        var allowance = options.Value.HeartbeatWriteDelay;
-        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && r.Value.IsOverdue(now, allowance)).Select(r => r.Key));
+        foreach (var gone in _lastSyncs.Keys.Where(r => !readers.ContainsKey(r)).ToList()) _lastSyncs.Remove(gone);
+        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && r.Value.IsOverdue(now, _lastSyncs.GetValueOrDefault(r.Key)))
+            .Select(r => r.Key));
     }
 
     private void WakeLeaseGrains(IEnumerable<string> readers)
