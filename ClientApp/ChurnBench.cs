@@ -62,15 +62,15 @@ internal static class ChurnBench
     private static async Task ReadOnceAsync(IClusterClient client, ShardId shard, bool dies)
     {
         // A reader built from the public grain API, so that it can die: its observer is dropped without closing.
-        var pinged = new Pinged();
+        var secret = ReaderSecret.New();
+        var pinged = new Pinged(secret.Hash());
         var observer = client.CreateObjectReference<IReaderClient>(pinged);
         var lease = client.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, ReaderId.NewId()));
-        var secret = ReaderSecret.New();
         await lease.Open(secret, Lease, observer);
         var asOf = await UpperMinusOne(client, shard);
         if (await lease.Snapshot(secret, asOf) is { } leased)
         {
-            pinged.Holds = new ClientHolds(Frontier.Minimum, [leased.LeaseId], Leasing: false);
+            pinged.Holds = pinged.Holds with { Leases = [leased.LeaseId], Leasing = false };
             var worker = client.GetGrain<IPartWorkerGrain>(0);
             await Task.WhenAll(leased.Parts.Select(worker.ReadPart));
             if (!dies) await lease.ReturnLease(secret, leased.LeaseId);
@@ -99,9 +99,9 @@ internal static class ChurnBench
     }
 
     /// <summary>Answers what this reader holds, as a ReadHandle does.</summary>
-    private sealed class Pinged : IReaderClient
+    private sealed class Pinged(string secretHash) : IReaderClient
     {
-        public ClientHolds Holds { get; set; } = new(Frontier.Minimum, [], Leasing: true); // until its lease id is known
+        public ClientHolds Holds { get; set; } = new(Frontier.Minimum, [], Leasing: true, secretHash); // until its lease id is known
 
         public Task<ClientHolds> Ping() => Task.FromResult(Holds);
     }

@@ -53,10 +53,12 @@ public interface IReaderClient : IGrainObserver
     Task<ClientHolds> Ping();
 }
 
-/// <summary>What a reader's client holds: the since it asked for last, the leases it has not given back, and whether
-/// a snapshot is being leased (its lease id not known to the client yet).</summary>
+/// <summary>What a reader's client holds: the since it asked for last, the leases it has not given back, whether a
+/// snapshot is being leased (its lease id not known to the client yet), and the hash of the secret it opened the reader
+/// with — an observer vouches only for its own reader, so naming another client's observer keeps no lease alive.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.ClientHolds")]
 public sealed record ClientHolds(
     [property: Id(0)] Frontier Since,
     [property: Id(1)] ImmutableArray<ulong> Leases,
-    [property: Id(2)] bool Leasing);
+    [property: Id(2)] bool Leasing,
+    [property: Id(3)] string SecretHash);

@@ -49,7 +49,7 @@ public sealed class ReadHandle : IAsyncDisposable
         settings = (settings ?? new LeaseSettings()).Validated();
         var id = reader ?? ReaderId.NewId();
         var secret = ReaderSecret.New();
-        var holds = new Holds();
+        var holds = new Holds(secret.Hash());
         var client = grains.CreateObjectReference<IReaderClient>(holds);
         try
         {
@@ -134,7 +134,7 @@ public sealed class ReadHandle : IAsyncDisposable
 
     /// <summary>What this client holds, answered to the lease grain's pings: the client is the authority on what it
     /// gave back, so nothing it returned or asked for is lost if the lease grain's silo dies before making it durable.</summary>
-    private sealed class Holds : IReaderClient
+    private sealed class Holds(string secretHash) : IReaderClient
     {
         private readonly Lock _lock = new();
         private readonly HashSet<ulong> _leases = [];
@@ -175,7 +175,7 @@ public sealed class ReadHandle : IAsyncDisposable
 
         public Task<ClientHolds> Ping()
         {
-            lock (_lock) return Task.FromResult(new ClientHolds(_since, [.. _leases], _leasing > 0));
+            lock (_lock) return Task.FromResult(new ClientHolds(_since, [.. _leases], _leasing > 0, secretHash));
         }
     }
 }

@@ -1,26 +1,99 @@
+using System.Security.Cryptography;
+using System.Text;
+using RequestFailedException = Azure.RequestFailedException;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Options;
+using Orleans.Leases.Parts;
+using Orleans.Leases.Readers;
+using Orleans.Leases.Shards;
+using Orleans.Runtime;
+
 namespace Orleans.Leases.Hosting;
 
 /// <summary>
-/// Who may make an internal call (S8): the grain that sent it, as the Orleans runtime of the sending silo or client
-/// stamps it on the message — not anything the caller passes. A refusal changes nothing.
+/// Who may make an internal call (S8): the grain that sent it. The sending grain on a message is written by the
+/// sender's own runtime, and a hostile client's runtime can write any grain there, so each internal call also carries
+/// a proof that it left a silo as that grain: an HMAC over (target, method, sender) keyed by a secret the silos share
+/// through storage and clients never see. A refusal changes nothing.
 /// </summary>
-internal static class Callers
+internal sealed class Callers(BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IOutgoingGrainCallFilter
 {
+    private const string ProofKey = "Orleans.Leases.CallProof";
+    private const string KeyBlob = "orleans-leases-call-key";
+
+    /// <summary>The service's internal interfaces: each accepted only from its owning grain, with a proof.</summary>
+    private static readonly HashSet<Type> Internal =
+        [typeof(IShardReaders), typeof(IShardAppends), typeof(IShardMaintenance), typeof(ICompactorGrain), typeof(IReaderLeaseTask)];
+
+    private Task<byte[]>? _key;
+
     public static bool IsCallTo<TInterface>(IIncomingGrainCallContext call) => call.Request.GetInterfaceType() == typeof(TInterface);
 
-    /// <summary>Refuses <paramref name="call"/> unless it came from <paramref name="allowed"/>.</summary>
-    public static void Require(IIncomingGrainCallContext call, GrainId allowed, string who)
+    /// <summary>Signs an internal call as it leaves this silo.</summary>
+    public async Task Invoke(IOutgoingGrainCallContext call)
     {
-        if (call.SourceId != allowed) throw Denied(call, who);
+        if (call.SourceId is not { } source || !Internal.Contains(call.Request.GetInterfaceType()))
+        {
+            await call.Invoke();
+            return;
+        }
+        RequestContext.Set(ProofKey, Sign(await KeyAsync(), call.TargetId, call.InterfaceName, call.MethodName, source));
+        try
+        {
+            await call.Invoke();
+        }
+        finally
+        {
+            RequestContext.Remove(ProofKey); // it proves this call only; it must not ride along on later ones
+        }
     }
 
-    /// <summary>Refuses <paramref name="call"/> unless it came from a grain of type <paramref name="allowed"/>.</summary>
-    public static void RequireType(IIncomingGrainCallContext call, GrainType allowed, string who)
+    /// <summary>Refuses <paramref name="call"/> unless it came from <paramref name="allowed"/>, proven.</summary>
+    public Task RequireAsync(IIncomingGrainCallContext call, GrainId allowed, string who) =>
+        RequireAsync(call, call.SourceId == allowed, who);
+
+    /// <summary>Refuses <paramref name="call"/> unless it came from a grain of type <paramref name="allowed"/>, proven.</summary>
+    public Task RequireTypeAsync(IIncomingGrainCallContext call, GrainType allowed, string who) =>
+        RequireAsync(call, call.SourceId?.Type == allowed, who);
+
+    private async Task RequireAsync(IIncomingGrainCallContext call, bool fromAllowed, string who)
     {
-        if (call.SourceId?.Type != allowed) throw Denied(call, who);
+        var proof = RequestContext.Get(ProofKey) as string;
+        RequestContext.Remove(ProofKey); // verified here; not passed on to the calls this one makes
+        var key = await KeyAsync();
+        if (!fromAllowed || proof is null || call.SourceId is not { } source
+            || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(proof),
+                Encoding.ASCII.GetBytes(Sign(key, call.TargetId, call.InterfaceName, call.MethodName, source))))
+            throw new AccessDeniedException(
+                $"{call.InterfaceName}.{call.MethodName} is internal to the shard service: it is accepted only from {who}, " +
+                $"not from {call.SourceId?.ToString() ?? "an unknown caller"}.");
     }
 
-    private static AccessDeniedException Denied(IIncomingGrainCallContext call, string who) =>
-        new($"{call.InterfaceName}.{call.MethodName} is internal to the shard service: it is accepted only from {who}, " +
-            $"not from {call.SourceId?.ToString() ?? "an unknown caller"}.");
+    private static string Sign(byte[] key, GrainId target, string interfaceName, string method, GrainId source) =>
+        Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{target}|{interfaceName}.{method}|{source}")));
+
+    /// <summary>The silos' shared key: made by the first silo that needs it, read by the others. A failed load is
+    /// tried again by the next call.</summary>
+    private Task<byte[]> KeyAsync()
+    {
+        var key = _key;
+        if (key is { IsFaulted: false, IsCanceled: false }) return key;
+        return _key = LoadOrCreateKeyAsync();
+    }
+
+    private async Task<byte[]> LoadOrCreateKeyAsync()
+    {
+        var container = blobs.GetBlobContainerClient(options.Value.StateContainer);
+        await container.CreateIfNotExistsAsync();
+        var blob = container.GetBlobClient(KeyBlob);
+        try
+        {
+            await blob.UploadAsync(new BinaryData(RandomNumberGenerator.GetBytes(32)), overwrite: false);
+        }
+        catch (RequestFailedException error) when (error.Status == 409)
+        {
+            // Another silo made it first.
+        }
+        return (await blob.DownloadContentAsync()).Value.Content.ToArray();
+    }
 }

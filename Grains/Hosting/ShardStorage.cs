@@ -42,6 +42,8 @@ public static class ShardStorage
         silo.Services.AddSingleton<ServiceMetrics>();
         silo.Services.AddSingleton(sp => CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value.StorageConnectionString));
         silo.Services.AddSingleton<PartStore>();
+        silo.Services.AddSingleton<Callers>();
+        silo.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<Callers>());
         silo.Services.AddSingleton<SiloStopping>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloStopping>());
         silo.Services.TryAddSingleton(TimeProvider.System);

@@ -14,17 +14,18 @@ internal sealed partial class CompactorGrain(
     PartStore parts,
     IOptions<ShardServiceOptions> options,
     TimeProvider time,
+    Callers callers,
     ILogger<CompactorGrain> logger) : Grain, ICompactorGrain, IIncomingGrainCallFilter
 {
     /// <summary>Compactions per run, so one run stays short; the next change starts another.</summary>
     private const int MaxCompactionsPerRun = 8;
 
     /// <summary>Runs only when its own shard asks (S8).</summary>
-    public Task Invoke(IIncomingGrainCallContext call)
+    public async Task Invoke(IIncomingGrainCallContext call)
     {
         if (Callers.IsCallTo<ICompactorGrain>(call))
-            Callers.Require(call, GrainFactory.GetGrain<IShardGrain>(this.GetPrimaryKeyString()).GetGrainId(), "its shard");
-        return call.Invoke();
+            await callers.RequireAsync(call, GrainFactory.GetGrain<IShardGrain>(this.GetPrimaryKeyString()).GetGrainId(), "its shard");
+        await call.Invoke();
     }
 
     public async Task<MaintenanceReport> Run(bool scanOrphans)

@@ -15,7 +15,7 @@ namespace Orleans.Leases.Readers;
 /// </summary>
 // Moving it buys nothing (the next activation resumes from the durable holds); a stalled move stops its heartbeats.
 [Immovable]
-internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics metrics, ILogger<ReaderLeaseGrain> logger)
+internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics metrics, Callers callers, ILogger<ReaderLeaseGrain> logger)
     : Grain, IReaderLeaseGrain, IReaderLeaseTask, IIncomingGrainCallFilter
 {
     private ShardId _shardId;
@@ -67,11 +67,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     }
 
     /// <summary>Only the reader's shard wakes its task (S8); the client verbs check the reader's secret themselves.</summary>
-    public Task Invoke(IIncomingGrainCallContext call)
+    public async Task Invoke(IIncomingGrainCallContext call)
     {
         if (Callers.IsCallTo<IReaderLeaseTask>(call))
-            Callers.Require(call, GrainFactory.GetGrain<IShardGrain>(_shardId.Value).GetGrainId(), "the reader's shard");
-        return call.Invoke();
+            await callers.RequireAsync(call, GrainFactory.GetGrain<IShardGrain>(_shardId.Value).GetGrainId(), "the reader's shard");
+        await call.Invoke();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -277,10 +277,16 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     /// has been silent for half a lease: an overloaded cluster must not drop live readers.</summary>
     private async Task<bool> ClientAnswers()
     {
-        if (_client is null) return true;
+        if (_client is null) return false; // nobody to vouch for it: a reader stored without a client lapses
         try
         {
-            CatchUpWith(await _client.Ping());
+            var holds = await _client.Ping();
+            if (holds.SecretHash != _secretHash)
+            {
+                LogClientGone(logger, _shardId.Value, _reader.Value, "the observer belongs to another reader");
+                return false;
+            }
+            CatchUpWith(holds);
             _clientAnsweredAt = time.GetUtcNow();
             return true;
         }

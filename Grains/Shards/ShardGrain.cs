@@ -19,6 +19,7 @@ internal sealed partial class ShardGrain(
     IOptions<ShardServiceOptions> options,
     ServiceMetrics metrics,
     SiloStopping stopping,
+    Callers callers,
     ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardReaders, IShardAppends, IShardMaintenance, IIncomingGrainCallFilter
 {
     private readonly List<UpperWaiter> _upperWaiters = [];
@@ -49,19 +50,19 @@ internal sealed partial class ShardGrain(
     }
 
     /// <summary>Accepts each internal call only from the grain that owns it (S8).</summary>
-    public Task Invoke(IIncomingGrainCallContext call)
+    public async Task Invoke(IIncomingGrainCallContext call)
     {
         if (Callers.IsCallTo<IShardReaders>(call))
         {
             var reader = call.Request.GetArgument(0) is ReaderId { Value: { } id } ? id : "";
-            Callers.Require(call, GrainFactory.GetGrain<IReaderLeaseGrain>($"{Id.Value}/{reader}").GetGrainId(),
+            await callers.RequireAsync(call, GrainFactory.GetGrain<IReaderLeaseGrain>($"{Id.Value}/{reader}").GetGrainId(),
                 $"the lease grain of reader '{reader}'");
         }
         else if (Callers.IsCallTo<IShardAppends>(call))
-            Callers.RequireType(call, GrainFactory.GetGrain<IPartWorkerGrain>(0).GetGrainId().Type, "a part worker");
+            await callers.RequireTypeAsync(call, GrainFactory.GetGrain<IPartWorkerGrain>(0).GetGrainId().Type, "a part worker");
         else if (Callers.IsCallTo<IShardMaintenance>(call))
-            Callers.Require(call, GrainFactory.GetGrain<ICompactorGrain>(Id.Value).GetGrainId(), "the shard's compactor");
-        return call.Invoke();
+            await callers.RequireAsync(call, GrainFactory.GetGrain<ICompactorGrain>(Id.Value).GetGrainId(), "the shard's compactor");
+        await call.Invoke();
     }
 
     public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper)
