@@ -14,17 +14,6 @@ namespace Orleans.Leases.Tests.Security;
 [Collection(LeaseCluster.Name)]
 public sealed class HostileClientTests(LeaseClusterFixture fixture)
 {
-    /// <summary>A shard [a@0, b@1], and a victim reader that holds a leased snapshot as of 1.</summary>
-    private async Task<(ShardId Shard, ReadHandle Victim, LeasedSnapshot Leased)> VictimAsync(string name)
-    {
-        var shard = ClusterFixture.NewShard(name);
-        var writer = fixture.Shards.Writer(shard);
-        await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(1));
-        await writer.CompareAndAppendAsync([At(1, "b")], F(1), F(2));
-        var victim = await fixture.Shards.OpenReaderAsync(shard, fixture.Settings);
-        return (shard, victim, await victim.SnapshotAsync(1));
-    }
-
     /// <summary>
     /// Sends <paramref name="call"/> with <paramref name="sender"/> as its sending grain: what any client can do, since
     /// the id is written into the message by the client's own runtime (here: its <c>CurrentActivationAddress</c>, set by
@@ -54,7 +43,7 @@ public sealed class HostileClientTests(LeaseClusterFixture fixture)
     [Fact]
     public async Task A_client_stamping_an_internal_callers_id_on_its_messages_is_refused()
     {
-        var (shard, victim, leased) = await VictimAsync("spoofed-source");
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "spoofed-source");
         await using var _ = victim;
         var before = await fixture.PersistedAsync(shard);
         var victimsLeaseGrain = fixture.Client.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, victim.Reader)).GetGrainId();
@@ -76,7 +65,7 @@ public sealed class HostileClientTests(LeaseClusterFixture fixture)
     [Fact]
     public async Task A_reader_opened_with_another_clients_observer_does_not_outlive_its_own_client()
     {
-        var (shard, victim, leased) = await VictimAsync("borrowed-client");
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "borrowed-client");
         await using var _ = victim;
         var shardGrain = fixture.Client.GetGrain<IShardGrain>(shard.Value);
         // What operators may read names every reader's client observer...

@@ -14,17 +14,6 @@ namespace Orleans.Leases.Tests.Security;
 [Collection(LeaseCluster.Name)]
 public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
 {
-    /// <summary>A shard [a@0, b@1], and a victim reader that holds a leased snapshot as of 1.</summary>
-    private async Task<(ShardId Shard, ReadHandle Victim, LeasedSnapshot Leased)> VictimAsync(string name)
-    {
-        var shard = ClusterFixture.NewShard(name);
-        var writer = fixture.Shards.Writer(shard);
-        await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(1));
-        await writer.CompareAndAppendAsync([At(1, "b")], F(1), F(2));
-        var victim = await fixture.Shards.OpenReaderAsync(shard, fixture.Settings);
-        return (shard, victim, await victim.SnapshotAsync(1));
-    }
-
     /// <summary>The attack changed nothing: same persisted state, victim live, its lease and part still there.</summary>
     private async Task AssertUntouchedAsync(ShardId shard, (ShardState State, string? ETag) before, ReadHandle victim, LeasedSnapshot leased)
     {
@@ -40,7 +29,7 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
     [Fact]
     public async Task Reader_plumbing_is_refused_from_a_client_and_from_any_grain_but_the_readers_lease_grain()
     {
-        var (shard, victim, leased) = await VictimAsync("plumbing");
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "plumbing");
         await using var _ = victim;
         var before = await fixture.PersistedAsync(shard);
         var readers = fixture.Client.GetGrain<IShardReaders>(shard.Value);
@@ -62,7 +51,7 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
     [Fact]
     public async Task Appends_of_parts_are_refused_from_anyone_but_a_part_worker()
     {
-        var (shard, victim, leased) = await VictimAsync("append");
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "append");
         await using var _ = victim;
         var before = await fixture.PersistedAsync(shard);
         var victimPart = leased.Parts[0];
@@ -85,7 +74,7 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
     [Fact]
     public async Task Maintenance_is_refused_from_anyone_but_the_shards_compactor()
     {
-        var (shard, victim, leased) = await VictimAsync("maintenance");
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "maintenance");
         await using var _ = victim;
         var before = await fixture.PersistedAsync(shard);
         var maintenance = fixture.Client.GetGrain<IShardMaintenance>(shard.Value);
@@ -104,7 +93,7 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
     [Fact]
     public async Task Knowing_a_reader_id_and_its_lease_ids_is_not_enough_to_act_for_it()
     {
-        var (shard, victim, leased) = await VictimAsync("capability");
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "capability");
         await using var _ = victim;
         var before = await fixture.PersistedAsync(shard);
         // What operators may read hands out the reader's id and lease ids...
