@@ -78,9 +78,10 @@ public sealed class ReadHandle : IAsyncDisposable
     /// Leases the parts of an exact snapshot as of <paramref name="asOf"/> (≥ <see cref="Since"/>), waiting while the
     /// shard's upper is ≤ asOf for as long as <paramref name="cancellation"/> allows. The lease keeps moving while
     /// this waits. Return the lease with <see cref="ReturnLeaseAsync"/> when the parts are read.
-    /// <para>Retried on transient errors, although leasing is not idempotent: an attempt whose answer was lost may
-    /// leave a second lease nobody returns. That is safe — it only keeps the seqno hold at or below its seqno, so
-    /// nothing is collected early — and it is given back when the reader closes.</para>
+    /// <para>Retried on transient errors, although leasing is not idempotent: an attempt whose answer was lost leaves
+    /// a second lease this handle never learns of. That is safe — it only keeps the seqno hold at or below its seqno,
+    /// so nothing is collected early — and the lease grain gives it back at its next heartbeat, when this handle's
+    /// answer to its ping shows that nobody holds it.</para>
     /// </summary>
     public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation = default)
     {

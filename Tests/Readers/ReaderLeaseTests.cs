@@ -236,6 +236,28 @@ public sealed class ReaderLeaseTests(LeaseClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_lease_whose_answer_never_reached_the_client_is_given_back_at_the_next_heartbeat()
+    {
+        var (shard, writer) = await ShardUpTo("lost-answer", 2);
+        await using var reader = await Open(shard);
+        var kept = await reader.SnapshotAsync(0);
+        // A lease taken on the reader's behalf whose answer the handle never saw (as when an answer is lost and the
+        // handle retries): the lease grain and the shard record it, the client does not hold it.
+        var secret = (ReaderSecret)typeof(ReadHandle).GetField("_secret", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(reader)!;
+        var lost = await fixture.Client.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, reader.Reader)).Snapshot(secret, 1);
+        await writer.CompareAndAppendAsync([At(2, "more")], F(2), F(3));
+        await fixture.HeartbeatAsync(reader);
+        var shardGrain = fixture.Client.GetGrain<IShardGrain>(shard.Value);
+        Assert.Equal([kept.LeaseId], (await shardGrain.ReaderStatus(reader.Reader))!.Leases.Keys);
+        Assert.NotNull(lost);
+
+        await reader.ReturnLeaseAsync(kept);
+        var status = await Eventually.Async(async () => (await shardGrain.ReaderStatus(reader.Reader))!, s => s.Leases.IsEmpty,
+            "the returned lease stayed");
+        Assert.Equal(status.ShardSeqNo, status.SeqNoHold);
+    }
+
+    [Fact]
     public async Task A_reader_never_opened_is_expired()
     {
         var (shard, _) = await ShardUpTo("never", 1);
