@@ -42,15 +42,20 @@ rm -f "$RUN"/silo-*.pid "$RUN/stop"
 SILO_DLL=Silo/bin/Release/net10.0/Orleans.Leases.Silo.dll
 
 # supervise I: runs silo I until run.sh stops, restarting it whenever it exits, except when it refused to start
-# (exit 1: bad configuration, which a restart would not cure).
+# (exit 1: bad configuration, which a restart would not cure). It also ends (stopping its silo) when run.sh is gone,
+# even if run.sh was killed without running its EXIT trap, so no supervisor outlives run.sh and restarts silos.
 supervise() {
-  local i=$1 log="$RUN/silo-$1.log" pid="" status
-  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid" 2>/dev/null; exit 0' TERM
-  while [ ! -e "$RUN/stop" ]; do
+  local i=$1 log="$RUN/silo-$1.log" pid="" status main=$$
+  trap 'stop_silo "$pid"; exit 0' TERM
+  while [ ! -e "$RUN/stop" ] && kill -0 "$main" 2>/dev/null; do
     Silo__SiloPort=$((11111 + i)) Silo__GatewayPort=$((30000 + i)) Silo__DashboardPort=$((8080 + i)) \
       dotnet "$SILO_DLL" >>"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$RUN/silo-$i.pid"
+    while kill -0 "$pid" 2>/dev/null; do
+      if ! kill -0 "$main" 2>/dev/null; then stop_silo "$pid"; exit 0; fi
+      sleep 1 & wait $!
+    done
     status=0
     wait "$pid" || status=$?
     pid=""
@@ -59,6 +64,17 @@ supervise() {
     echo "supervisor: silo $i exited ($status) at $(date +%T); restarting" >>"$log"
     sleep 1
   done
+}
+
+# stop_silo PID: SIGTERM, then SIGKILL if the silo is still there after STOP_PATIENCE seconds. The silo bounds its own
+# stop (Recovery:ShutdownTimeout, 20 s, plus 10 s for the ungraceful part); this is the backstop.
+STOP_PATIENCE=40
+stop_silo() {
+  [ -n "$1" ] || return 0
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq $((STOP_PATIENCE * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
 
 SUPERVISORS=()

@@ -32,8 +32,14 @@ public sealed record ChaosSettings
     /// <summary>Load before the operations start, so that leases are outstanding and snapshots blocked.</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>Load after the operations end, so that a lease the operations broke has time to show it.</summary>
+    /// <summary>Load after the operations end, so that a lease the operations broke has time to show it; at least
+    /// <see cref="ReturnPatience"/>, so that a return lost to a crash shows too.</summary>
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a returned lease may still pin the durable hold: it rides the next heartbeat (one interval),
+    /// which the shard may hold back for up to one more interval to share a write, and a second for a loaded machine.
+    /// Counted from the return, or from the lease grains' recovery after a crash.</summary>
+    public TimeSpan ReturnPatience => Lease.EffectiveHeartbeatInterval * 2 + TimeSpan.FromSeconds(2);
 }
 
 /// <summary>What the chaos scenario saw. Every count up to <see cref="UnexpectedErrors"/> must be 0.</summary>
@@ -41,6 +47,7 @@ public sealed record ChaosReport(
     string Operation,
     string Shard,
     long LeasesLost,
+    long ReturnsLost,
     long SinceHoldsMovedBackwards,
     long SeqNoHoldsMovedBackwards,
     long SeqNoHoldsReleasedPastLeasedPart,
@@ -55,16 +62,24 @@ public sealed record ChaosReport(
     long BlockedSnapshots,
     long HoldChecks,
     double OperationSeconds,
+    double LeaseSeconds,
+    double HeartbeatSeconds,
+    double LongestAppendGapSeconds,
+    int Crashes,
+    double? ShardServedAgainSeconds,
+    double? LeaseGrainsServedAgainSeconds,
     ImmutableArray<string> Errors)
 {
-    public bool Passed => LeasesLost == 0 && SinceHoldsMovedBackwards == 0 && SeqNoHoldsMovedBackwards == 0 &&
+    public bool Passed => LeasesLost == 0 && ReturnsLost == 0 && SinceHoldsMovedBackwards == 0 && SeqNoHoldsMovedBackwards == 0 &&
                           SeqNoHoldsReleasedPastLeasedPart == 0 && LeasedPartsUnfetchable == 0 && LeasedReadsWrong == 0 &&
                           AppendsLost == 0 && AppendsDoubled == 0 && UnexpectedErrors == 0 && AppendsDuringOperations > 0;
 
     public IEnumerable<string> Lines()
     {
         yield return $"{Operation} on shard {Shard}: {(Passed ? "PASSED" : "FAILED")} ({OperationSeconds:F1} s of operations)";
-        yield return $"  leases lost {LeasesLost}; since holds moved backwards {SinceHoldsMovedBackwards}; seqno holds moved backwards {SeqNoHoldsMovedBackwards}";
+        yield return $"  lease {LeaseSeconds} s, heartbeat {HeartbeatSeconds} s; longest append gap {LongestAppendGapSeconds:F1} s; " +
+                     $"{Crashes} crash(es): shard served again after {ShardServedAgainSeconds?.ToString("F1") ?? "-"} s, lease grains after {LeaseGrainsServedAgainSeconds?.ToString("F1") ?? "-"} s (longest)";
+        yield return $"  leases lost {LeasesLost}; returns lost {ReturnsLost}; since holds moved backwards {SinceHoldsMovedBackwards}; seqno holds moved backwards {SeqNoHoldsMovedBackwards}";
         yield return $"  seqno holds released past an outstanding leased part {SeqNoHoldsReleasedPastLeasedPart}; leased parts unfetchable {LeasedPartsUnfetchable}; leased reads wrong {LeasedReadsWrong}";
         yield return $"  appends lost {AppendsLost}; appends doubled {AppendsDoubled}; unexpected errors {UnexpectedErrors}";
         yield return $"  appends during the operations {AppendsDuringOperations} (of {AppendsTotal}); leased snapshots {LeasedSnapshots}; blocked snapshots {BlockedSnapshots}; hold checks {HoldChecks}";
@@ -93,6 +108,17 @@ public sealed class ChaosScenario
 
     private long _upper; // appends acknowledged: update n (key w-n, time n) for every n < _upper
     private volatile bool _operating;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Lock _timing = new();
+    private TimeSpan? _lastAppend;                 // while measuring gaps: the latest acknowledgement (or the start)
+    private TimeSpan _longestGap;
+    private int _crashes;
+    private TimeSpan? _crashAt;                    // the latest crash the shard has not served since
+    private TimeSpan _keepersCrashAt;              // the latest crash of lease grains, and those not back yet
+    private HashSet<ReaderId> _keepersPending = [];
+    private TimeSpan _keepersBackAt;               // when the latest crash's lease grains all synced again
+    private TimeSpan? _shardBack, _keepersBack;    // the longest recoveries seen
+    private long _returnsLost;
     private long _leasesLost, _sinceBackwards, _seqNoBackwards, _releasedPast, _unfetchable, _readsWrong, _unexpected;
     private long _appendsDuring, _leasedSnapshots, _blockedSnapshots, _holdChecks;
 
@@ -106,6 +132,42 @@ public sealed class ChaosScenario
     }
 
     public ShardId Shard => _shard;
+
+    private TimeSpan Settle => _settings.Settle > _settings.ReturnPatience ? _settings.Settle : _settings.ReturnPatience + TimeSpan.FromSeconds(1);
+
+    /// <summary>The readers' lease grains (their keepers), to find the silos they live on.</summary>
+    public IEnumerable<(ReaderId Reader, IReaderLeaseGrain Grain)> LeaseGrains =>
+        _readers.Select(r => (r.Handle.Reader, _grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(_shard, r.Handle.Reader))));
+
+    /// <summary>Waits until the shard and the lease grains serve again after the latest <see cref="Crashed"/> (an append
+    /// landed; every keeper of the dead silo synced), for at most a lease duration.</summary>
+    public async Task ServedAgainAsync(CancellationToken cancellation)
+    {
+        var patience = Stopwatch.StartNew();
+        while (patience.Elapsed < _settings.Lease.LeaseDuration)
+        {
+            lock (_timing)
+                if (_crashAt is null && _keepersPending.Count == 0) return;
+            await Task.Delay(100, cancellation);
+        }
+    }
+
+    /// <summary>Marks a silo crash, just after it: from now the scenario times how long until an append lands again and
+    /// until the lease grains of <paramref name="keptThere"/> (the readers whose lease grain lived on that silo) have
+    /// synced with the shard again.</summary>
+    public void Crashed(IEnumerable<ReaderId> keptThere)
+    {
+        var pending = keptThere.ToHashSet();
+        lock (_timing)
+        {
+            _crashes++;
+            _crashAt = _clock.Elapsed;
+            foreach (var reader in _readers.Where(r => pending.Contains(r.Handle.Reader))) reader.HeartbeatAtCrash = null;
+            if (pending.Count == 0) return;
+            _keepersCrashAt = _clock.Elapsed;
+            _keepersPending = pending;
+        }
+    }
 
     /// <summary>Runs the scenario around <paramref name="operations"/> and reports what it saw.</summary>
     public async Task<ChaosReport> RunAsync(string operation, Func<CancellationToken, Task> operations,
@@ -123,6 +185,7 @@ public sealed class ChaosScenario
         await Task.Delay(_settings.Warmup, cancellation);
         _progress($"operations start: {Volatile.Read(ref _upper)} appends so far, {_readers.Sum(r => r.Outstanding.Count)} leases outstanding");
         var clock = Stopwatch.StartNew();
+        lock (_timing) _lastAppend = _clock.Elapsed;
         _operating = true;
         try
         {
@@ -139,18 +202,23 @@ public sealed class ChaosScenario
             _operating = false;
         }
         var operationSeconds = clock.Elapsed.TotalSeconds;
-        _progress($"operations done in {operationSeconds:F1} s; {Interlocked.Read(ref _appendsDuring)} appends during them; settling {_settings.Settle.TotalSeconds} s");
-        await Task.Delay(_settings.Settle, cancellation);
+        _progress($"operations done in {operationSeconds:F1} s; {Interlocked.Read(ref _appendsDuring)} appends during them; settling {Settle.TotalSeconds} s");
+        await Task.Delay(Settle, cancellation);
 
+        lock (_timing) _lastAppend = null; // appends stop on purpose from here
         stop.Cancel();
         await writing;
         await Task.WhenAll(reading);
         await checking;
         await CloseReadersAsync();
         var (lost, doubled) = await FinalReadAsync();
-        return new ChaosReport(operation, _shard.Value, _leasesLost, _sinceBackwards, _seqNoBackwards, _releasedPast,
+        lock (_timing)
+            if (_keepersPending.Count > 0) Record($"{_keepersPending.Count} lease grain(s) never synced again after the crash");
+        return new ChaosReport(operation, _shard.Value, _leasesLost, _returnsLost, _sinceBackwards, _seqNoBackwards, _releasedPast,
             _unfetchable, _readsWrong, lost, doubled, _unexpected, _appendsDuring, _upper, _leasedSnapshots,
-            _blockedSnapshots, _holdChecks, Math.Round(operationSeconds, 1), [.. _errors]);
+            _blockedSnapshots, _holdChecks, Math.Round(operationSeconds, 1), _settings.Lease.LeaseDuration.TotalSeconds,
+            _settings.Lease.EffectiveHeartbeatInterval.TotalSeconds, Seconds(_longestGap), _crashes,
+            _shardBack is { } shard ? Seconds(shard) : null, _keepersBack is { } keepers ? Seconds(keepers) : null, [.. _errors]);
     }
 
     /// <summary>Appends update n as the batch [n, n+1) under key chaos-n until acknowledged; the key makes every
@@ -173,6 +241,7 @@ public sealed class ChaosScenario
                     }
                     Volatile.Write(ref _upper, (long)n + 1);
                     if (_operating) Interlocked.Increment(ref _appendsDuring);
+                    Appended();
                     break;
                 }
                 catch (Exception error) when (Transient.IsTransient(error) || error is ShardStorageException)
@@ -292,11 +361,12 @@ public sealed class ChaosScenario
         }
     }
 
-    private static async Task ReturnAsync(Reader reader, LeasedSnapshot leased)
+    private async Task ReturnAsync(Reader reader, LeasedSnapshot leased)
     {
         // Forgotten by the checker first: from here on the hold may move past it.
         reader.Outstanding.TryRemove(leased.LeaseId, out _);
         await reader.Handle.ReturnLeaseAsync(leased);
+        reader.Returned[leased.LeaseId] = _clock.Elapsed; // the client was told: from here on it must not pin the hold
         await reader.Handle.DowngradeSinceAsync(Frontier.At(leased.AsOf));
     }
 
@@ -321,6 +391,7 @@ public sealed class ChaosScenario
     private async Task CheckAsync(Reader reader)
     {
         var before = reader.Outstanding.ToArray();
+        var asked = _clock.Elapsed;
         ReaderStatus? status;
         try
         {
@@ -349,12 +420,49 @@ public sealed class ChaosScenario
             Interlocked.Increment(ref _seqNoBackwards);
             Record($"reader {reader.Handle.Reader}: seqno hold moved back from {reader.MaxSeqNoHold} to {status.SeqNoHold}");
         }
+        Returns(reader, status, asked);
         reader.MaxSince = Frontier.Max(reader.MaxSince, status.Since);
         reader.MaxSeqNoHold = Math.Max(reader.MaxSeqNoHold, status.SeqNoHold);
         foreach (var leased in outstanding.Where(l => status.SeqNoHold > l.SeqNo))
         {
             Interlocked.Increment(ref _releasedPast);
             Record($"reader {reader.Handle.Reader}: seqno hold {status.SeqNoHold} past outstanding lease {leased.LeaseId} at seqno {leased.SeqNo}");
+        }
+    }
+
+    /// <summary>Times the keepers' recovery after a crash (a sync newer than the last one seen before it), and counts a
+    /// returned lease still in the durable holds <see cref="ChaosSettings.ReturnPatience"/> after its return, or after
+    /// the lease grains' recovery from a crash, as lost.</summary>
+    private void Returns(Reader reader, ReaderStatus status, TimeSpan asked)
+    {
+        TimeSpan since;
+        lock (_timing)
+        {
+            var now = _clock.Elapsed;
+            // The first status read after the crash is the dead keeper's last sync; a later one is its successor's.
+            if (_keepersPending.Contains(reader.Handle.Reader) && asked > _keepersCrashAt && reader.HeartbeatAtCrash is null)
+                reader.HeartbeatAtCrash = status.LastHeartbeat;
+            else if (_keepersPending.Contains(reader.Handle.Reader) && status.LastHeartbeat > reader.HeartbeatAtCrash)
+            {
+                _keepersPending.Remove(reader.Handle.Reader);
+                if (_keepersPending.Count == 0)
+                {
+                    _keepersBackAt = now;
+                    if (_keepersBack is not { } longest || now - _keepersCrashAt > longest) _keepersBack = now - _keepersCrashAt;
+                }
+            }
+            if (_keepersPending.Count > 0) return; // a keeper is down: its returns wait for it
+            since = _keepersBackAt;
+        }
+        foreach (var (leaseId, returnedAt) in reader.Returned.ToArray())
+        {
+            if (!status.Leases.ContainsKey(leaseId))
+                reader.Returned.TryRemove(leaseId, out _);
+            else if (_clock.Elapsed - (returnedAt > since ? returnedAt : since) > _settings.ReturnPatience && reader.Returned.TryRemove(leaseId, out _))
+            {
+                Interlocked.Increment(ref _returnsLost);
+                Record($"reader {reader.Handle.Reader}: lease {leaseId}, returned, still pins the hold at seqno {status.Leases[leaseId]}");
+            }
         }
     }
 
@@ -404,6 +512,24 @@ public sealed class ChaosScenario
         return (lost, doubled);
     }
 
+    private static double Seconds(TimeSpan duration) => Math.Round(duration.TotalSeconds, 1);
+
+    /// <summary>An append was acknowledged: the gap since the previous one, and the shard's recovery from a crash.</summary>
+    private void Appended()
+    {
+        lock (_timing)
+        {
+            var now = _clock.Elapsed;
+            if (_lastAppend is { } last && now - last > _longestGap) _longestGap = now - last;
+            if (_lastAppend is not null) _lastAppend = now;
+            if (_crashAt is { } crash)
+            {
+                if (_shardBack is not { } longest || now - crash > longest) _shardBack = now - crash;
+                _crashAt = null;
+            }
+        }
+    }
+
     private static bool IsExactly(ImmutableArray<(string Key, string Value, Int128 Diff)> contents, ulong asOf) =>
         (ulong)contents.Length == asOf + 1 &&
         contents.All(c => c.Diff == 1 && c.Key == $"w-{c.Value}" && ulong.TryParse(c.Value, out var n) && n <= asOf);
@@ -445,5 +571,12 @@ public sealed class ChaosScenario
         public Frontier MaxSince { get; set; }
 
         public ulong MaxSeqNoHold { get; set; }
+
+        /// <summary>Leases the client returned (and was told so), by id, with when; until the durable holds drop them.</summary>
+        public ConcurrentDictionary<ulong, TimeSpan> Returned { get; } = new();
+
+        /// <summary>The keeper's last sync before the latest crash of its silo, once the checker has seen it (under the
+        /// scenario's timing lock).</summary>
+        public DateTimeOffset? HeartbeatAtCrash { get; set; }
     }
 }

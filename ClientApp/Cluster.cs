@@ -29,10 +29,12 @@ internal sealed class Cluster : IAsyncDisposable
     public static async Task<Cluster> ConnectAsync(CancellationToken cancellation)
     {
         ClusterSettings settings;
+        RecoverySettings recovery;
         TableServiceClient? tables = null;
         try
         {
             settings = ClusterSettings.Read(Configuration);
+            recovery = RecoverySettings.Read(Configuration);
             if (settings.Clustering == ClusteringKind.AzureTable) tables = new TableServiceClient(settings.ConnectionString);
         }
         catch (InvalidSettingException bad)
@@ -53,6 +55,7 @@ internal sealed class Cluster : IAsyncDisposable
         var attempts = 0;
         builder.UseOrleansClient(client =>
         {
+            recovery.ConfigureClient(client.Services);
             if (tables is null)
                 client.UseLocalhostClustering([.. settings.GatewayPorts], settings.ServiceId, settings.ClusterId);
             else

@@ -72,17 +72,25 @@ root.Add(bench);
 
 var chaos = new Command("chaos", "Leases surviving cluster operations, against the silos ./run.sh --silos N supervises.");
 var runDir = new Option<string>("--run-dir") { Description = "Where run.sh keeps silo-<i>.pid.", DefaultValueFactory = _ => ".run" };
+var chaosLease = new Option<double>("--lease") { Description = "The readers' lease duration in seconds.", DefaultValueFactory = _ => 60 };
+var chaosHeartbeat = new Option<double?>("--heartbeat") { Description = "The readers' heartbeat interval in seconds (default: a quarter of the lease)." };
 foreach (var (name, kill, description) in new[]
 {
     ("rolling-restart", false, "Restart every silo in turn (SIGTERM) while readers hold leases and a writer appends; print what broke."),
-    ("kill", true, "Kill the shard's silo (SIGKILL) while readers hold leases and a writer appends; print what broke."),
+    ("kill", true, "Kill the silo of the readers' lease grains, then the shard's (SIGKILL), while readers hold leases and a writer appends; print what broke."),
 })
 {
-    var operation = new Command(name, description) { runDir, json };
+    var operation = new Command(name, description) { runDir, chaosLease, chaosHeartbeat, json };
     operation.SetAction((parse, cancellation) => Guarded(() =>
     {
         var silos = Chaos.FindSilos(parse.GetValue(runDir)!); // before connecting: without pid files there is nothing to do
-        return Run(cancellation, (cluster, c) => Chaos.RunAsync(cluster, kill, silos, parse.GetValue(json), c));
+        var lease = new LeaseSettings
+        {
+            LeaseDuration = TimeSpan.FromSeconds(parse.GetValue(chaosLease)),
+            HeartbeatInterval = parse.GetValue(chaosHeartbeat) is { } heartbeat ? TimeSpan.FromSeconds(heartbeat) : null,
+            Purpose = "chaos",
+        };
+        return Run(cancellation, (cluster, c) => Chaos.RunAsync(cluster, kill, silos, lease, parse.GetValue(json), c));
     }));
     chaos.Add(operation);
 }

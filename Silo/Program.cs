@@ -63,6 +63,16 @@ using (host)
     var web = settings.DashboardPort == 0 ? "no dashboard" : $"dashboard http://127.0.0.1:{settings.DashboardPort}/, metrics http://127.0.0.1:{settings.DashboardPort}/metrics";
     Console.WriteLine($"Silo up: {settings.Cluster.Clustering} cluster {settings.Cluster.ClusterId}, " +
                       $"silo {settings.ListenAddress}:{settings.SiloPort}, gateway {settings.ListenAddress}:{settings.GatewayPort}, {web}");
+    // Stopping is bounded: HostOptions.ShutdownTimeout cancels a graceful stop (the silo then stops ungracefully), and
+    // should even that hang (a storage call that ignores cancellation), the process exits a little later anyway.
+    // A silo that leaves this way is like one that crashed, which the service survives.
+    var stopGrace = TimeSpan.FromSeconds(10); // beyond ShutdownTimeout: time for the ungraceful stop itself
+    var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+    lifetime.ApplicationStopping.Register(() => _ = Task.Delay(settings.Recovery.ShutdownTimeout + stopGrace).ContinueWith(_ =>
+    {
+        Console.Error.WriteLine($"error: the silo did not stop within {(settings.Recovery.ShutdownTimeout + stopGrace).TotalSeconds} s; exiting");
+        Environment.Exit(3);
+    }, TaskScheduler.Default));
     await host.WaitForShutdownAsync();
 }
 return 0;
@@ -70,6 +80,8 @@ return 0;
 static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
 {
     var cluster = settings.Cluster;
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.Recovery.ShutdownTimeout);
+    settings.Recovery.ConfigureSilo(builder.Services);
     builder.UseOrleans(silo =>
     {
         if (cluster.Clustering == ClusteringKind.Localhost)

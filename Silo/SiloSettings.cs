@@ -20,6 +20,9 @@ public sealed record SiloSettings
 
     public required ShardServiceOptions Service { get; init; }
 
+    /// <summary>Failure detection, call timeouts and the stop bound (section <c>Recovery</c>).</summary>
+    public required RecoverySettings Recovery { get; init; }
+
     /// <summary>Silo-to-silo port (default 11111).</summary>
     public int SiloPort { get; init; }
 
@@ -52,6 +55,7 @@ public sealed record SiloSettings
         {
             Cluster = ClusterSettings.Read(configuration),
             Service = ReadService(configuration),
+            Recovery = RecoverySettings.Read(configuration),
             SiloPort = Settings.Port(configuration, $"{Section}:SiloPort", 11111),
             GatewayPort = Settings.Port(configuration, $"{Section}:GatewayPort", 30000),
             AdvertisedIPAddress = ReadAddress(configuration, $"{Section}:AdvertisedIPAddress"),

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Leases.Readers;
 
@@ -9,6 +10,9 @@ internal sealed partial class ShardGrain
 {
     /// <summary>When each reader's lease grain last sent a sync, durable or not: what tells a live keeper from a dead one.</summary>
     private readonly Dictionary<string, DateTimeOffset> _lastSyncs = [];
+
+    /// <summary>The silos membership had declared dead at the last sweep (null before the first).</summary>
+    private int? _deadSilos;
 
     public Task<ResumedReader?> ResumeReader(ReaderId reader) => Task.FromResult(
         _committed.StatusOf(reader.Validated()) is { } status ? new ResumedReader(status, _committed.Readers[reader.Value].SecretHash) : null);
@@ -74,7 +78,12 @@ internal sealed partial class ShardGrain
         }
         MaybeStartMaintenance();
         foreach (var gone in _lastSyncs.Keys.Where(r => !readers.ContainsKey(r)).ToList()) _lastSyncs.Remove(gone);
-        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && r.Value.IsOverdue(now, _lastSyncs.GetValueOrDefault(r.Key)))
+        // A silo declared dead since the last sweep may have taken lease grains with it: wake them all now rather than
+        // once their heartbeat is overdue (up to 1.5 intervals), so they are back within failure detection and one sweep.
+        var dead = ServiceProvider.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Dead);
+        var siloDied = dead > (_deadSilos ?? dead);
+        _deadSilos = dead;
+        WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && (siloDied || r.Value.IsOverdue(now, _lastSyncs.GetValueOrDefault(r.Key))))
             .Select(r => r.Key));
     }
 

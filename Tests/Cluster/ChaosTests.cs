@@ -1,4 +1,4 @@
-using Orleans.Configuration;
+using Orleans.Leases.Configuration;
 using Orleans.Hosting;
 using Orleans.Leases.ClientApp;
 using Orleans.Leases.Hosting;
@@ -8,21 +8,15 @@ using Xunit.Abstractions;
 
 namespace Orleans.Leases.Tests.Cluster;
 
-/// <summary>Three silos on the real clock. A crashed silo is declared dead within a few seconds (1 s probes), and the
-/// shard wakes overdue lease grains every second, so that a 20 s lease outlives both with room for a loaded machine; the client refreshes its
-/// gateway list every second, so it finds restarted silos' gateways.</summary>
+/// <summary>Three silos on the real clock with the service's own recovery settings (<see cref="RecoverySettings"/>:
+/// what <c>run.sh</c> uses), so that these tests check the leases the README promises.</summary>
 public sealed class ThreeSiloFixture : ClusterFixture
 {
     protected override short SiloCount => 3;
 
-    protected override void ConfigureSilo(ISiloBuilder silo)
-    {
-        silo.Configure<ClusterMembershipOptions>(o => o.ProbeTimeout = TimeSpan.FromSeconds(1));
-        silo.Configure<ShardServiceOptions>(o => o.ReaderSweepInterval = TimeSpan.FromSeconds(1));
-    }
+    protected override void ConfigureSilo(ISiloBuilder silo) => new RecoverySettings().ConfigureSilo(silo.Services);
 
-    protected override void ConfigureClient(IClientBuilder client) =>
-        client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
+    protected override void ConfigureClient(IClientBuilder client) => new RecoverySettings().ConfigureClient(client.Services);
 }
 
 [CollectionDefinition(Name)]
@@ -60,23 +54,56 @@ public sealed class ChaosTests(ThreeSiloFixture fixture, ITestOutputHelper outpu
         AssertSurvived(report);
     }
 
-    [Fact]
-    public async Task Leases_holds_and_appends_survive_the_crash_of_the_shards_silo()
+    /// <summary>The lease grains' silo dies, then the shard's: no lease, hold or return is lost, with the default lease
+    /// (60 s, heartbeat 15 s) and with the shortest lease the README promises (20 s, heartbeat 5 s).</summary>
+    [Theory]
+    [InlineData(60, null)]
+    [InlineData(20, 5)]
+    public async Task Leases_returns_and_appends_survive_the_crash_of_the_lease_grains_silo_then_the_shards(int leaseSeconds, int? heartbeatSeconds)
     {
-        var scenario = new ChaosScenario(fixture.Client, new ChaosSettings(), Log);
-
-        var report = await scenario.RunAsync("kill", async _ =>
+        var lease = new LeaseSettings
         {
-            var shard = fixture.Client.GetGrain<IShardGrain>(scenario.Shard.Value).GetGrainId();
-            Assert.True(Cluster.TryGetGrainContext(shard, out var context), "the shard grain is not active");
-            var victim = Cluster.GetSiloForAddress(context.Address.SiloAddress!)!;
-            Log($"killing {victim.SiloAddress}, the shard's silo");
-            await Cluster.KillSiloAsync(victim);
-            await Cluster.StartAdditionalSiloAsync();
-            await Cluster.WaitForLivenessToStabilizeAsync(didKill: true);
+            LeaseDuration = TimeSpan.FromSeconds(leaseSeconds),
+            HeartbeatInterval = heartbeatSeconds is { } heartbeat ? TimeSpan.FromSeconds(heartbeat) : null,
+            Purpose = "chaos",
+        };
+        var scenario = new ChaosScenario(fixture.Client, new ChaosSettings { Lease = lease }, Log);
+
+        var report = await scenario.RunAsync("kill", async c =>
+        {
+            var keepers = Keepers(scenario);
+            var shard = Host(fixture.Client.GetGrain<IShardGrain>(scenario.Shard.Value).GetGrainId());
+            var victim = keepers.GroupBy(k => k.Silo).OrderByDescending(g => !g.Key.Equals(shard)).ThenByDescending(g => g.Count()).First();
+            await KillAsync(scenario, victim.Key, victim.Select(k => k.Reader), "the lease grains' silo");
+            await scenario.ServedAgainAsync(c);
+
+            shard = Host(fixture.Client.GetGrain<IShardGrain>(scenario.Shard.Value).GetGrainId());
+            await KillAsync(scenario, shard, Keepers(scenario).Where(k => k.Silo.Equals(shard)).Select(k => k.Reader), "the shard's silo");
         }, CancellationToken.None);
 
         AssertSurvived(report);
+        Assert.Equal(2, report.Crashes);
+    }
+
+    /// <summary>Kills <paramref name="silo"/>, marks the crash for the scenario, and brings a new silo in.</summary>
+    private async Task KillAsync(ChaosScenario scenario, SiloAddress silo, IEnumerable<ReaderId> keptThere, string what)
+    {
+        var victim = Cluster.GetSiloForAddress(silo)!;
+        var readers = keptThere.ToList();
+        Log($"killing {silo}, {what}, keeper of {readers.Count} reader(s)");
+        await Cluster.KillSiloAsync(victim);
+        scenario.Crashed(readers);
+        await Cluster.StartAdditionalSiloAsync();
+        await Cluster.WaitForLivenessToStabilizeAsync(didKill: true);
+    }
+
+    private List<(ReaderId Reader, SiloAddress Silo)> Keepers(ChaosScenario scenario) =>
+        [.. scenario.LeaseGrains.Select(l => (l.Reader, Host(l.Grain.GetGrainId())))];
+
+    private SiloAddress Host(GrainId grain)
+    {
+        Assert.True(Cluster.TryGetGrainContext(grain, out var context), $"{grain} is not active");
+        return context.Address.SiloAddress!;
     }
 
     private void Log(string line) => output.WriteLine($"{_clock.Elapsed.TotalSeconds,6:F1} {line}");
@@ -86,6 +113,7 @@ public sealed class ChaosTests(ThreeSiloFixture fixture, ITestOutputHelper outpu
         foreach (var line in report.Lines()) output.WriteLine(line);
         Assert.Empty(report.Errors);
         Assert.Equal(0, report.LeasesLost);
+        Assert.Equal(0, report.ReturnsLost);
         Assert.Equal(0, report.SinceHoldsMovedBackwards);
         Assert.Equal(0, report.SeqNoHoldsMovedBackwards);
         Assert.Equal(0, report.SeqNoHoldsReleasedPastLeasedPart);
