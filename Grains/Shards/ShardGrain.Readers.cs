@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Leases.Readers;
 
@@ -80,7 +79,7 @@ internal sealed partial class ShardGrain
         foreach (var gone in _lastSyncs.Keys.Where(r => !readers.ContainsKey(r)).ToList()) _lastSyncs.Remove(gone);
         // A silo declared dead since the last sweep may have taken lease grains with it: wake them all now rather than
         // once their heartbeat is overdue (up to 1.5 intervals), so they are back within failure detection and one sweep.
-        var dead = ServiceProvider.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Dead);
+        var dead = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Dead);
         var siloDied = dead > (_deadSilos ?? dead);
         _deadSilos = dead;
         WakeLeaseGrains(readers.Where(r => !r.Value.IsLapsed(now) && (siloDied || r.Value.IsOverdue(now, _lastSyncs.GetValueOrDefault(r.Key))))

@@ -20,6 +20,7 @@ internal sealed partial class ShardGrain(
     ServiceMetrics metrics,
     SiloStopping stopping,
     Callers callers,
+    IClusterMembershipService membership,
     ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardReaders, IShardAppends, IShardMaintenance, IIncomingGrainCallFilter
 {
     private readonly List<UpperWaiter> _upperWaiters = [];
