@@ -40,7 +40,7 @@ public sealed record RecoverySettings
 
     /// <summary>How long a client call without its own <c>[ResponseTimeout]</c> waits for an answer (Orleans' default:
     /// 30 s). No client call of the service waits longer by design (waits for upper go in 2 s rounds).</summary>
-    public TimeSpan ClientResponseTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan ClientResponseTimeout { get; init; } = TimeSpan.FromSeconds(8);
 
     /// <summary>How often a client rereads the gateway list, finding restarted silos (Orleans' default: 60 s).</summary>
     public TimeSpan GatewayListRefreshPeriod { get; init; } = TimeSpan.FromSeconds(5);
