@@ -33,7 +33,7 @@ append.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
 bench.Add(append);
 var leaseSeconds = new Option<double>("--lease-seconds") { Description = "Lease duration of the busy reader (0.5–60).", DefaultValueFactory = _ => 2 };
 leaseSeconds.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 0.5 or > 60) r.AddError("--lease-seconds must be 0.5–60."); });
-var busyReader = new Command("busy-reader", "A reader blocked in a snapshot for 5x its lease, in three lease designs side by side.")
+var busyReader = new Command("busy-reader", "A reader blocked in a snapshot for 5x its lease while a writer appends: its holds, wakeups and retained storage.")
     { leaseSeconds, json };
 busyReader.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
     BusyReaderBench.RunAsync(cluster, parse.GetValue(leaseSeconds), parse.GetValue(json), c)));
