@@ -102,10 +102,12 @@ public sealed class ReadHandle : IAsyncDisposable
 
     /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.
     /// Retried on transient errors; a retry that finds the lease unknown means an earlier attempt returned it.</summary>
-    public Task ReturnLeaseAsync(LeasedSnapshot snapshot)
+    public async Task ReturnLeaseAsync(LeasedSnapshot snapshot)
     {
-        _holds.GiveBack(snapshot.LeaseId); // from now on this client does not hold it, whatever becomes of the call
-        return Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId));
+        await Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId));
+        // Only now: answered to a ping before the lease grain had the return, "not held" would make the grain return
+        // it first and refuse this call as a return of an unknown lease.
+        _holds.GiveBack(snapshot.LeaseId);
     }
 
     public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect);

@@ -247,7 +247,6 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             // A held heartbeat and an urgent sync can answer from one write: keep the later state.
             if (status.ShardSeqNo >= _durable!.ShardSeqNo) _durable = status;
             _returned.ExceptWith(returned);
-            ReturnLeasesNobodyHolds();
             _syncs++;
             if (tick) _heartbeats++;
             metrics.Syncs.Add(1);
@@ -299,27 +298,20 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         }
     }
 
-    /// <summary>The client is the authority on what it holds. Leases it no longer holds are returned — given back to an
-    /// activation that died before making the return durable, or leased by an attempt whose answer never reached it —
-    /// and its latest since is asked for. Not while a snapshot is being leased: the client cannot know that id yet.</summary>
+    /// <summary>The client is the authority on what it holds. Every lease the shard or this grain has that the client
+    /// does not hold is returned — given back to an activation that died before making the return durable, or leased by
+    /// an attempt whose answer never reached anyone (a timeout, a write in doubt), which would otherwise pin the seqno
+    /// hold until close — and the client's latest since is asked for. Not while a snapshot is being leased: its lease
+    /// id is not known to the client yet.</summary>
     private void CatchUpWith(ClientHolds holds)
     {
         if (holds.Since > _requestedSince) _requestedSince = holds.Since;
         if (holds.Leasing || _leasesInFlight > 0 || holds.Leases.IsDefault) return;
-        foreach (var leaseId in _outstanding.Keys.Except(holds.Leases).ToList())
+        foreach (var leaseId in _outstanding.Keys.Concat(_durable!.Leases.Keys).Except(holds.Leases).ToList())
         {
             _outstanding.Remove(leaseId);
             _returned.Add(leaseId);
         }
-    }
-
-    /// <summary>A lease the shard recorded but whose answer never reached the client (a timeout, a write in doubt)
-    /// would pin the seqno hold forever: nobody can return it. Give such leases back at the next sync.</summary>
-    private void ReturnLeasesNobodyHolds()
-    {
-        if (_leasesInFlight > 0) return; // its answer may still be on its way
-        foreach (var leaseId in _durable!.Leases.Keys)
-            if (!_outstanding.ContainsKey(leaseId)) _returned.Add(leaseId);
     }
 
     /// <summary>Calls the shard on the reader's behalf; if the shard says the lease is gone, fences this grain.</summary>
