@@ -44,8 +44,8 @@ public static class ShardStorage
         silo.Services.AddSingleton<PartStore>();
         silo.Services.AddSingleton<Callers>();
         silo.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<Callers>());
-        silo.Services.AddSingleton<SiloStopping>();
-        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SiloStopping>());
+        silo.Services.AddSingleton<HeldCalls>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeldCalls>());
         silo.Services.TryAddSingleton(TimeProvider.System);
 
         silo.UseSystemTextJsonGrainStorageSerializer();

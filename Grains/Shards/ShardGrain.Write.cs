@@ -23,6 +23,10 @@ internal sealed partial class ShardGrain
     private List<PendingCommand> _deferred = [];
     private DateTimeOffset? _flushBy;
 
+    /// <summary>Held calls were released (see <see cref="HeldCalls"/>): the next cycle writes the held-back heartbeats
+    /// and parks no append.</summary>
+    private bool _released;
+
     /// <summary>The last state known durable. Every read is served from it, never from a write still in flight.</summary>
     private ShardState _committed = new();
 
@@ -44,7 +48,7 @@ internal sealed partial class ShardGrain
     /// within <paramref name="allowance"/>. A shard's readers' heartbeats thus share about one write per interval.</summary>
     private Task<T> SubmitDeferred<T>(ShardCommand command, TimeSpan allowance)
     {
-        if (allowance <= TimeSpan.Zero || stopping.Token.IsCancellationRequested) return Submit<T>(command);
+        if (allowance <= TimeSpan.Zero || held.Release.IsCancellationRequested) return Submit<T>(command);
         var pending = Count(new PendingCommand(command));
         _deferred.Add(pending);
         var flushBy = time.GetUtcNow() + allowance;
@@ -77,7 +81,9 @@ internal sealed partial class ShardGrain
     {
         var work = _pending.Concat(_parked);
         var untilFlush = _flushBy - time.GetUtcNow();
-        if (_deferred.Count > 0 && (_pending.Count > 0 || untilFlush <= TimeSpan.Zero || stopping.Token.IsCancellationRequested))
+        var release = _released || held.Release.IsCancellationRequested;
+        _released = false;
+        if (_deferred.Count > 0 && (_pending.Count > 0 || untilFlush <= TimeSpan.Zero || release))
         {
             work = _deferred.Concat(work); // submitted before the rest
             _deferred = [];
@@ -127,7 +133,7 @@ internal sealed partial class ShardGrain
         var now = time.GetUtcNow();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (IsAheadOfUpper(outcomes[i], batch[i]) && !stopping.Token.IsCancellationRequested
+            if (IsAheadOfUpper(outcomes[i], batch[i]) && !release
                 && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
             {
                 _parked.Add(batch[i]);
@@ -164,10 +170,12 @@ internal sealed partial class ShardGrain
         outcome is Outcome.Unchanged { Answer: AppendResult { Outcome: AppendOutcome.UpperMismatch } mismatch }
         && pending.Command is AppendBatch append && mismatch.Upper < append.ExpectedUpper;
 
-    /// <summary>Runs the writer loop after <paramref name="wait"/>, or as soon as the silo begins to stop.</summary>
+    /// <summary>Runs the writer loop after <paramref name="wait"/>, or as soon as held calls are released.</summary>
     private async Task WakeWriterAfter(TimeSpan wait)
     {
-        await Task.Delay(wait, time, stopping.Token).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing);
+        var release = held.Release;
+        await Task.Delay(wait, time, release).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing);
+        _released |= release.IsCancellationRequested;
         _writer.Notify();
     }
 

@@ -18,7 +18,7 @@ internal sealed partial class ShardGrain(
     TimeProvider time,
     IOptions<ShardServiceOptions> options,
     ServiceMetrics metrics,
-    SiloStopping stopping,
+    HeldCalls held,
     Callers callers,
     IClusterMembershipService membership,
     ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardReaders, IShardAppends, IShardMaintenance, IIncomingGrainCallFilter
@@ -74,17 +74,18 @@ internal sealed partial class ShardGrain(
 
     public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)
     {
-        if (!_committed.Upper.Contains(asOf) || stopping.Token.IsCancellationRequested) return _committed.Upper;
+        var release = held.Release;
+        if (!_committed.Upper.Contains(asOf) || release.IsCancellationRequested) return _committed.Upper;
         var waiter = new UpperWaiter(asOf);
         _upperWaiters.Add(waiter);
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellation, stopping.Token);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellation, release);
         try
         {
             await waiter.Reached.Task.WaitAsync(wait.Token);
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            // This silo is stopping: answer now so the deactivation is not held up; the caller asks again.
+            // Held calls are released (see HeldCalls): answer now; the caller asks again.
         }
         finally
         {

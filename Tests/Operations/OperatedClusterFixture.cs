@@ -9,10 +9,10 @@ using Orleans.Leases.Tests.Infrastructure;
 namespace Orleans.Leases.Tests.Operations;
 
 /// <summary>
-/// Two real silo processes on Azure Table membership (Azurite), each with its dashboard and /metrics on a free
-/// loopback port, and a client that finds them through the same table: the cluster as operators run it.
+/// Real silo processes on Azure Table membership (Azurite), each with its dashboard and /metrics on a free loopback
+/// port, and a client that finds them through the same table: the cluster as operators run it.
 /// </summary>
-public sealed class OperatedClusterFixture : IAsyncLifetime
+public abstract class SiloProcessClusterFixture(int siloCount) : IAsyncLifetime
 {
     /// <summary>A cluster id of its own, so stale rows of other runs in the shared table never mix in.</summary>
     public string ClusterId { get; } = $"ops-{Guid.NewGuid():N}";
@@ -23,14 +23,20 @@ public sealed class OperatedClusterFixture : IAsyncLifetime
 
     public ShardClient Shards => new(Client);
 
+    public IReadOnlyList<SiloProcess> Silos => _silos;
+
+    /// <summary>Each silo's silo-to-silo port, as in its <see cref="Orleans.Runtime.SiloAddress"/>.</summary>
+    public IReadOnlyList<int> SiloPorts { get; private set; } = [];
+
     private readonly List<SiloProcess> _silos = [];
     private IHost? _client;
 
     public async Task InitializeAsync()
     {
-        var ports = SiloProcess.FreePorts(6);
-        DashboardPorts = [ports[4], ports[5]];
-        for (var i = 0; i < 2; i++)
+        var ports = SiloProcess.FreePorts(3 * siloCount);
+        DashboardPorts = [.. ports.Skip(2 * siloCount)];
+        SiloPorts = [.. Enumerable.Range(0, siloCount).Select(i => ports[2 * i])];
+        for (var i = 0; i < siloCount; i++)
         {
             _silos.Add(SiloProcess.Start(new Dictionary<string, string>
             {
@@ -66,6 +72,9 @@ public sealed class OperatedClusterFixture : IAsyncLifetime
     /// <summary>What the silos printed, for failure messages.</summary>
     public string Logs => string.Join("\n", _silos.Select((s, i) => $"silo {i}:\n{s.Output}{s.Errors}"));
 }
+
+/// <summary>Two silo processes for tests that only watch them.</summary>
+public sealed class OperatedClusterFixture() : SiloProcessClusterFixture(2);
 
 [CollectionDefinition(Name)]
 public sealed class OperatedCluster : ICollectionFixture<OperatedClusterFixture>

@@ -96,6 +96,13 @@ public sealed class SiloProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Kills the process at once (SIGKILL): a crash, nothing flushed or said goodbye.</summary>
+    public void Crash()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
     /// <summary>Ports no one listens on now, from the OS (so parallel runs do not collide).</summary>
     public static int[] FreePorts(int count)
     {
