@@ -64,13 +64,11 @@ using (host)
     Console.WriteLine($"Silo up: {settings.Cluster.Clustering} cluster {settings.Cluster.ClusterId}, " +
                       $"silo {settings.ListenAddress}:{settings.SiloPort}, gateway {settings.ListenAddress}:{settings.GatewayPort}, {web}");
     // Stopping is bounded: HostOptions.ShutdownTimeout cancels a graceful stop (the silo then stops ungracefully), and
-    // should even that hang (a storage call that ignores cancellation), the process exits a little later anyway.
-    // A silo that leaves this way is like one that crashed, which the service survives.
-    var stopGrace = TimeSpan.FromSeconds(10); // beyond ShutdownTimeout: time for the ungraceful stop itself
+    // should even that hang (a storage call that ignores cancellation), the process exits anyway.
     var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
-    lifetime.ApplicationStopping.Register(() => _ = Task.Delay(settings.Recovery.ShutdownTimeout + stopGrace).ContinueWith(_ =>
+    lifetime.ApplicationStopping.Register(() => _ = Task.Delay(settings.Recovery.ExitDeadline).ContinueWith(_ =>
     {
-        Console.Error.WriteLine($"error: the silo did not stop within {(settings.Recovery.ShutdownTimeout + stopGrace).TotalSeconds} s; exiting");
+        Console.Error.WriteLine($"error: the silo did not stop within {settings.Recovery.ExitDeadline.TotalSeconds} s; exiting");
         Environment.Exit(3);
     }, TaskScheduler.Default));
     await host.WaitForShutdownAsync();

@@ -49,6 +49,10 @@ public sealed record RecoverySettings
     /// (e.g. while storage is unreachable).</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>When a silo asked to stop exits at the latest: <see cref="ShutdownTimeout"/> and time for the ungraceful
+    /// stop after it. A silo that leaves this way is like one that crashed, which the service survives.</summary>
+    public TimeSpan ExitDeadline => ShutdownTimeout + TimeSpan.FromSeconds(10);
+
     /// <summary>Reads the section, answering <see cref="InvalidSettingException"/> for the first bad value.</summary>
     public static RecoverySettings Read(IConfiguration configuration)
     {

@@ -96,6 +96,9 @@ public sealed class SiloProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Asks the silo to stop (SIGTERM), as an operator or a supervisor does; returns at once.</summary>
+    public void Terminate() => _ = Kill(_process.Id, Sigterm);
+
     /// <summary>Kills the process at once (SIGKILL): a crash, nothing flushed or said goodbye.</summary>
     public void Crash()
     {
