@@ -42,6 +42,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private bool _heldSync;      // a heartbeat sync is out; the shard may be holding it back
     private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats;
     private int _leasesInFlight;
+    private long _leasesStarted; // snapshots asked for: tells a ping answer older than a lease from a current one
 
     private enum LeaseState { NotOpen, Live, Ended }
 
@@ -124,6 +125,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (!_requestedSince.Contains(asOf)) throw new AsOfBeforeSinceException(asOf, _requestedSince);
         LeasedSnapshot? leased;
         _leasesInFlight++;
+        _leasesStarted++;
         try
         {
             leased = await CallShard(() => _shard.LeaseSnapshot(_reader, _requestedSince, asOf));
@@ -279,13 +281,14 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (_client is null) return false; // nobody to vouch for it: a reader stored without a client lapses
         try
         {
+            var leasesStarted = _leasesStarted;
             var holds = await _client.Ping();
             if (holds.SecretHash != _secretHash)
             {
                 LogClientGone(logger, _shardId.Value, _reader.Value, "the observer belongs to another reader");
                 return false;
             }
-            CatchUpWith(holds);
+            CatchUpWith(holds, current: leasesStarted == _leasesStarted);
             _clientAnsweredAt = time.GetUtcNow();
             return true;
         }
@@ -302,11 +305,13 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     /// does not hold is returned — given back to an activation that died before making the return durable, or leased by
     /// an attempt whose answer never reached anyone (a timeout, a write in doubt), which would otherwise pin the seqno
     /// hold until close — and the client's latest since is asked for. Not while a snapshot is being leased: its lease
-    /// id is not known to the client yet.</summary>
-    private void CatchUpWith(ClientHolds holds)
+    /// id is not known to the client yet; nor from an answer that is not <paramref name="current"/>: a snapshot was
+    /// asked for after the ping went out, so the answer may predate a lease the client now holds (answers and calls
+    /// travel apart, e.g. through different gateways while a silo stops).</summary>
+    private void CatchUpWith(ClientHolds holds, bool current)
     {
         if (holds.Since > _requestedSince) _requestedSince = holds.Since;
-        if (holds.Leasing || _leasesInFlight > 0 || holds.Leases.IsDefault) return;
+        if (!current || holds.Leasing || _leasesInFlight > 0 || holds.Leases.IsDefault) return;
         foreach (var leaseId in _outstanding.Keys.Concat(_durable!.Leases.Keys).Except(holds.Leases).ToList())
         {
             _outstanding.Remove(leaseId);

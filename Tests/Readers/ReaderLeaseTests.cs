@@ -258,6 +258,58 @@ public sealed class ReaderLeaseTests(LeaseClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_ping_answer_older_than_a_lease_the_client_took_gives_that_lease_back_never()
+    {
+        var (shard, writer) = await ShardUpTo("late-ping", 2);
+        var secret = ReaderSecret.New();
+        var reader = ReaderId.NewId();
+        var client = new SlowClient(new ClientHolds(F(0), [], false, secret.Hash()));
+        var lease = fixture.Client.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard, reader));
+        await lease.Open(secret, fixture.Settings, fixture.Client.CreateObjectReference<IReaderClient>(client));
+        var shardGrain = fixture.Client.GetGrain<IShardGrain>(shard.Value);
+        var before = (await lease.Inspect()).Heartbeats;
+
+        // The heartbeat's ping is answered (no lease held yet), but the answer is slow to arrive: meanwhile the
+        // client leases a snapshot and holds it.
+        var answer = client.HoldNextAnswer();
+        fixture.Time.Advance(LeaseClusterFixture.Heartbeat);
+        await client.Pinged.Task;
+        var leased = (await lease.Snapshot(secret, 1))!;
+        client.Holds = client.Holds with { Leases = [leased.LeaseId] };
+        await writer.CompareAndAppendAsync([At(2, "more")], F(2), F(3));
+        answer.SetResult();
+
+        await Eventually.Async(lease.Inspect, i => i.Heartbeats > before, "the heartbeat did not sync");
+        var synced = (await shardGrain.ReaderStatus(reader))!;
+        Assert.Equal([leased.LeaseId], synced.Leases.Keys);
+        Assert.True(synced.SeqNoHold <= leased.SeqNo, $"the hold {synced.SeqNoHold} moved past the held lease at {leased.SeqNo}");
+        await lease.Expire(secret);
+    }
+
+    /// <summary>A reader's client whose next ping answer is taken at once and delivered when the test says.</summary>
+    private sealed class SlowClient(ClientHolds holds) : IReaderClient
+    {
+        private TaskCompletionSource? _gate;
+
+        public ClientHolds Holds { get; set; } = holds;
+
+        public TaskCompletionSource Pinged { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource HoldNextAnswer() => _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task<ClientHolds> Ping()
+        {
+            var answer = Holds;
+            if (Interlocked.Exchange(ref _gate, null) is { } gate)
+            {
+                Pinged.SetResult();
+                await gate.Task;
+            }
+            return answer;
+        }
+    }
+
+    [Fact]
     public async Task A_reader_never_opened_is_expired()
     {
         var (shard, _) = await ShardUpTo("never", 1);
