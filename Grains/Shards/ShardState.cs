@@ -21,7 +21,7 @@ public sealed partial record ShardState
     public ImmutableList<Batch> Batches { get; init; } = [];
 
     /// <summary>Leased readers by id. With readers present, Since == the meet (minimum) of their sinces.</summary>
-    public ImmutableSortedDictionary<string, ReaderState> Readers { get; init; } = ImmutableSortedDictionary<string, ReaderState>.Empty;
+    public ReaderTable Readers { get; init; } = ReaderTable.Empty;
 
     /// <summary>Keys of the most recent appends whose batches compaction merged (at most CompactedKeysKept).</summary>
     public ImmutableList<CompactedKey> CompactedKeys { get; init; } = [];
@@ -30,7 +30,7 @@ public sealed partial record ShardState
     public ImmutableList<RetiredPart> Retired { get; init; } = [];
 
     /// <summary>min(SeqNo, every reader's seqno hold): a part retired at a seqno below it may be deleted.</summary>
-    public ulong SeqNoSince => Readers.Values.Select(r => r.SeqNoHold).Append(SeqNo).Min();
+    public ulong SeqNoSince => Math.Min(SeqNo, Readers.MinSeqNoHold(SeqNo));
 
     /// <summary>Applies <paramref name="commands"/> in order, each to the state the previous left. A command that throws
     /// is rejected alone (<see cref="MalformedCommandException"/>): one bad command never fails its neighbours.</summary>
@@ -68,16 +68,15 @@ public sealed partial record ShardState
             _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
         };
         // As in Persist, every change also expires the readers whose lease has lapsed.
-        return outcome is Outcome.Applied applied
-            ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(applied.Next.LapsedReaders(now))) }
+        return outcome is Outcome.Applied applied && applied.Next.Readers.AnyLapsed(now)
+            ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(applied.Next.LapsedReaders(now).ToList())) }
             : outcome;
     }
 
     public ReaderStatus? StatusOf(ReaderId reader)
     {
         if (!Readers.TryGetValue(reader.Value, out var r)) return null;
-        var othersSince = Readers.Where(o => o.Key != reader.Value).Select(o => o.Value.Since).Append(Frontier.Empty).Min();
-        return new ReaderStatus(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, othersSince,
+        return new ReaderStatus(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, Readers.MinSinceOfOthers(reader.Value),
             new LeaseSettings { LeaseDuration = r.LeaseDuration, HeartbeatInterval = r.HeartbeatInterval, Purpose = r.Purpose },
             r.Client is null ? null : GrainId.Parse(r.Client));
     }
@@ -134,7 +133,7 @@ public sealed partial record ShardState
                 : Reject(new AccessDeniedException($"Reader '{reader.Value}' is open already, by another client."));
         }
 
-        var next = Changed(WithReaders(Readers.Add(reader.Value, new ReaderState
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, new ReaderState
         {
             Since = Since,
             SeqNoHold = SeqNo + 1,
@@ -195,7 +194,7 @@ public sealed partial record ShardState
 
     private Outcome ExpireLapsed(DateTimeOffset now)
     {
-        var lapsed = LapsedReaders(now).ToList();
+        var lapsed = Readers.AnyLapsed(now) ? LapsedReaders(now).ToList() : [];
         return lapsed.Count == 0
             ? new Outcome.Unchanged(0, "no lease has lapsed")
             : new Outcome.Applied(Changed(WithReaders(Readers.RemoveRange(lapsed))), lapsed.Count);
@@ -215,10 +214,10 @@ public sealed partial record ShardState
         Readers.Where(r => r.Value.IsLapsed(now)).Select(r => r.Key);
 
     /// <summary>This state with <paramref name="readers"/>, and since moved to their meet.</summary>
-    private ShardState WithReaders(ImmutableSortedDictionary<string, ReaderState> readers) => this with
+    private ShardState WithReaders(ReaderTable readers) => this with
     {
         Readers = readers,
-        Since = readers.IsEmpty ? Since : Frontier.Max(Since, readers.Values.Select(r => r.Since).Min()),
+        Since = readers.IsEmpty ? Since : Frontier.Max(Since, readers.MinSince),
     };
 
     private ShardState Changed(ShardState next) => next with { SeqNo = SeqNo + 1 };
@@ -278,6 +277,10 @@ public sealed partial record ShardState
         }
         if (!Readers.IsEmpty && Since != Readers.Values.Select(r => r.Since).Min())
             problems.Add($"since {Since} is not the meet of the readers' sinces");
+        if (!Readers.IsEmpty && Readers.MinSince != Readers.Values.Select(r => r.Since).Min())
+            problems.Add($"the readers' index says their meet is {Readers.MinSince}, not {Readers.Values.Select(r => r.Since).Min()}");
+        if (SeqNoSince != Readers.Values.Select(r => r.SeqNoHold).Append(SeqNo).Min())
+            problems.Add($"the readers' index says seqno since is {SeqNoSince}");
         return problems;
     }
 }
