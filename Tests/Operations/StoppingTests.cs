@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Leases.Configuration;
+using Orleans.Leases.Tests.Infrastructure;
 using Xunit.Abstractions;
 using static Orleans.Leases.Tests.Infrastructure.U;
 
@@ -16,7 +17,7 @@ public sealed class StoppingTests(ITestOutputHelper output)
     [Fact]
     public async Task A_silo_whose_storage_hangs_stops_within_its_shutdown_timeout_and_grace()
     {
-        await using var storage = new StorageBlackHole();
+        using var storage = new StorageRelay();
         var ports = SiloProcess.FreePorts(2);
         var cluster = $"stop-{Guid.NewGuid():N}";
         await using var silo = SiloProcess.Start(new Dictionary<string, string>
@@ -39,7 +40,7 @@ public sealed class StoppingTests(ITestOutputHelper output)
         var reader = await shards.OpenReaderAsync(shard);
         using var giveUp = new CancellationTokenSource();
         var waiting = reader.SnapshotAsync(5, giveUp.Token);
-        storage.Cut();
+        storage.BlackHole();
         var hanging = writer.CompareAndAppendAsync([At(1, "b")], F(1), F(2));
 
         var clock = Stopwatch.StartNew();

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Orleans.Leases.Hosting;
 using Orleans.Leases.Tests.Infrastructure;
 using static Orleans.Leases.Tests.Infrastructure.U;
@@ -9,84 +8,26 @@ namespace Orleans.Leases.Tests.Shards;
 /// off (every connection dropped, new ones refused) and bring it back with the data intact.</summary>
 public sealed class OwnAzuriteFixture : ClusterFixture
 {
-    private const int RelayPort = 10110;
-    private const int AzuritePort = 10000;
-    private TcpListener? _listener;
-    private readonly List<TcpClient> _connections = [];
+    private readonly StorageRelay _storage = new(); // before the base constructor reads CreateOptions
 
     protected override ShardServiceOptions CreateOptions()
     {
         var options = base.CreateOptions();
-        options.StorageConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-            $"BlobEndpoint=http://127.0.0.1:{RelayPort}/devstoreaccount1;";
+        options.StorageConnectionString = _storage.ConnectionString;
         options.CompactionFanout = 2;
         options.CompactionMinBatches = 0;
         return options;
     }
 
-    public override async Task InitializeAsync()
-    {
-        StartStorage();
-        await base.InitializeAsync();
-    }
-
     public override async Task DisposeAsync()
     {
         await base.DisposeAsync();
-        StopStorage();
+        _storage.Dispose();
     }
 
-    public void StartStorage()
-    {
-        _listener = new TcpListener(System.Net.IPAddress.Loopback, RelayPort);
-        _listener.Start();
-        _ = AcceptAsync(_listener);
-    }
+    public void StartStorage() => _storage.Start();
 
-    public void StopStorage()
-    {
-        _listener?.Stop();
-        lock (_connections)
-        {
-            foreach (var connection in _connections) connection.Dispose();
-            _connections.Clear();
-        }
-    }
-
-    private async Task AcceptAsync(TcpListener listener)
-    {
-        try
-        {
-            while (true)
-            {
-                var inbound = await listener.AcceptTcpClientAsync();
-                var outbound = new TcpClient();
-                await outbound.ConnectAsync("127.0.0.1", AzuritePort);
-                lock (_connections) _connections.AddRange([inbound, outbound]);
-                _ = Pump(inbound, outbound);
-                _ = Pump(outbound, inbound);
-            }
-        }
-        catch (Exception stopped) when (stopped is SocketException or ObjectDisposedException)
-        {
-            // The relay was stopped.
-        }
-    }
-
-    private static async Task Pump(TcpClient from, TcpClient to)
-    {
-        try
-        {
-            await from.GetStream().CopyToAsync(to.GetStream());
-        }
-        catch (Exception closed) when (closed is IOException or ObjectDisposedException or InvalidOperationException)
-        {
-            // Either side went away.
-        }
-        to.Dispose();
-        from.Dispose();
-    }
+    public void StopStorage() => _storage.Stop();
 }
 
 [CollectionDefinition(Name)]
@@ -162,5 +103,27 @@ public sealed class StorageOutageTests(OwnAzuriteFixture fixture)
         Assert.True(info.OutstandingLeases >= 1);
         Assert.True(info.Durable!.SeqNoHold <= leased.SeqNo, "the hold moved past the outstanding leased part");
         Assert.Single(await reader.ReadAsync(leased));
+    }
+
+    [Fact]
+    public async Task A_sync_that_failed_for_storage_is_retried_within_seconds_not_a_heartbeat_later()
+    {
+        var shard = ClusterFixture.NewShard("outage-retry");
+        var writer = fixture.Shards.Writer(shard);
+        await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(1), "a");
+        // A heartbeat far away: only a retry of the failed sync can make the return durable soon.
+        var settings = new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(240), HeartbeatInterval = TimeSpan.FromSeconds(120) };
+        await using var reader = await fixture.Shards.OpenReaderAsync(shard, settings);
+        var leased = await reader.SnapshotAsync(0);
+        await writer.CompareAndAppendAsync([At(1, "b")], F(1), F(2), "b");
+
+        fixture.StopStorage();
+        await reader.ReturnLeaseAsync(leased); // the only lease: its return wakes a sync, which storage fails
+        await Eventually.Async(reader.InspectAsync, i => i.FailedSyncs > 0, "the sync did not fail", TimeSpan.FromSeconds(60));
+        fixture.StartStorage();
+
+        var info = await Eventually.Async(reader.InspectAsync, i => i.Durable!.SeqNoHold > leased.SeqNo,
+            "the return waited for the next heartbeat", TimeSpan.FromSeconds(40));
+        Assert.Empty(info.Durable!.Leases);
     }
 }
