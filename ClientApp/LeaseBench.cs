@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs.Models;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -117,6 +118,7 @@ internal static class LeaseBench
             if (info.IsLive) Interlocked.Increment(ref live);
             Interlocked.Add(ref unanswered, info.ClientUnanswered);
         });
+        var stateBytes = await StateBytesAsync(run, cancellation);
         var settled = await silo.SampleAsync(settled: true); // after the window: a forced collection pauses every tick
         var intervalsMeasured = measured / settings.Heartbeat;
         var result = new
@@ -132,6 +134,8 @@ internal static class LeaseBench
             leasesLost = total - live,
             clientPingsUnanswered = unanswered,
             storageWritesPerShardPerInterval = Math.Round(writes / (double)settings.Shards / intervalsMeasured, 3),
+            stateBytesPerWrite = stateBytes,
+            stateBytesPerSync = Math.Round(stateBytes * writes / (double)(total * intervalsMeasured)),
             heartbeatTicks = silo.SeesTicks ? lateness.Count : (int?)null,
             heartbeatLatenessP50Ms = lateness.Percentile(0.50),
             heartbeatLatenessP99Ms = lateness.Percentile(0.99),
@@ -149,7 +153,7 @@ internal static class LeaseBench
             ? JsonSerializer.Serialize(result, Output.Json)
             : $"""
                {result.liveLeases} live leases, {result.leasesLost} lost, on {result.shards} shards ({result.mode})
-               storage writes per shard per heartbeat interval: {result.storageWritesPerShardPerInterval}
+               storage writes per shard per heartbeat interval: {result.storageWritesPerShardPerInterval}, {result.stateBytesPerWrite} B each ({result.stateBytesPerSync} B per heartbeat)
                heartbeat lateness {(silo.SeesTicks ? $"p50 {result.heartbeatLatenessP50Ms} ms, p99 {result.heartbeatLatenessP99Ms} ms, max {result.heartbeatLatenessMaxMs} ms ({result.heartbeatTicks} ticks)" : "seen with --in-process only")}
                silo CPU {result.siloCpuPercentOfOneCore}% of one core; {result.workingSetBytesPerLease} B working set per lease
                """);
@@ -162,6 +166,22 @@ internal static class LeaseBench
         await Parallel.ForEachAsync(shards, Parallelism(64, default), async (shard, _) =>
             Interlocked.Add(ref writes, (await grains.GetGrain<IShardGrain>(shard.Value).Inspect()).Counters.StateWrites));
         return writes;
+    }
+
+    /// <summary>The mean size of the shards' state blobs: what every state write writes.</summary>
+    private static async Task<long> StateBytesAsync(string run, CancellationToken cancellation)
+    {
+        var configuration = Cluster.Configuration;
+        var container = ShardStorage.CreateBlobServiceClient(configuration[$"{ShardServiceOptions.Section}:StorageConnectionString"] ?? "UseDevelopmentStorage=true")
+            .GetBlobContainerClient(configuration[$"{ShardServiceOptions.Section}:StateContainer"] ?? new ShardServiceOptions().StateContainer);
+        long bytes = 0, blobs = 0;
+        await foreach (var blob in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, cancellation))
+        {
+            if (!blob.Name.Contains($"bench-leases-{run}-")) continue;
+            bytes += blob.Properties.ContentLength ?? 0;
+            blobs++;
+        }
+        return blobs == 0 ? 0 : bytes / blobs;
     }
 
     private static ParallelOptions Parallelism(int degree, CancellationToken cancellation) =>

@@ -74,4 +74,5 @@ public sealed record ReaderLeaseInfo(
     [property: Id(7)] string Silo,
     [property: Id(8)] string Activation,
     [property: Id(9)] long ClientUnanswered,
-    [property: Id(10)] long Heartbeats); // heartbeat-timer syncs that completed
+    [property: Id(10)] long Heartbeats, // heartbeat-timer syncs that completed
+    [property: Id(11)] long FailedSyncs); // syncs the shard or storage did not answer (each retried)

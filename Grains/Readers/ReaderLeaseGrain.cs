@@ -40,9 +40,10 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private bool _tickPending;   // the next sync is a heartbeat
     private bool _urgent;        // the next sync carries a woken change: the shard writes it at once
     private bool _heldSync;      // a heartbeat sync is out; the shard may be holding it back
-    private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats;
+    private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats, _syncFailures;
     private int _leasesInFlight;
     private long _leasesStarted; // snapshots asked for: tells a ping answer older than a lease from a current one
+    private int _failedSyncs;    // in a row: the retry backs off
 
     private enum LeaseState { NotOpen, Live, Ended }
 
@@ -159,7 +160,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
     public Task<ReaderLeaseInfo> Inspect() => Task.FromResult(new ReaderLeaseInfo(
         _lease == LeaseState.Live, _requestedSince, _durable, _outstanding.Count, _syncs, _wakeups, _sinceDowngrades,
-        GrainContext.Address.SiloAddress?.ToString() ?? "", GrainContext.ActivationId.ToString(), _clientUnanswered, _heartbeats));
+        GrainContext.Address.SiloAddress?.ToString() ?? "", GrainContext.ActivationId.ToString(), _clientUnanswered, _heartbeats, _syncFailures));
 
     public Task Wake() => Task.CompletedTask; // activating was the point
 
@@ -249,6 +250,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             // A held heartbeat and an urgent sync can answer from one write: keep the later state.
             if (status.ShardSeqNo >= _durable!.ShardSeqNo) _durable = status;
             _returned.ExceptWith(returned);
+            _failedSyncs = 0;
             _syncs++;
             if (tick) _heartbeats++;
             metrics.Syncs.Add(1);
@@ -257,9 +259,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         catch (Exception error) when (error is ShardStorageException or TimeoutException or OrleansException)
         {
             _urgent |= urgent;
-            // Storage or the shard is unreachable: nothing was lost, the next heartbeat tries again, and the lease
-            // survives if it succeeds within the lease duration.
+            // Storage or the shard is unreachable (its silo died, say): nothing was lost. Tried again soon rather
+            // than a heartbeat later, so a grain just reactivated after a crash syncs well inside its lease.
+            _syncFailures++;
             LogSyncFailed(logger, error, _shardId.Value, _reader.Value);
+            RetryAfterFailure(tick).Ignore();
         }
         catch (LeaseExpiredException)
         {
@@ -271,6 +275,15 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             _urgent |= urgent;
             LogSyncRefused(logger, error, _shardId.Value, _reader.Value);
         }
+    }
+
+    /// <summary>Asks for the failed sync again after 1 s, backing off (doubling) to one heartbeat interval.</summary>
+    private async Task RetryAfterFailure(bool tick)
+    {
+        var wait = TimeSpan.FromSeconds(Math.Min(_interval.TotalSeconds, Math.Pow(2, Math.Min(_failedSyncs++, 16))));
+        await Task.Delay(wait, time);
+        _tickPending |= tick;
+        _sync.Notify();
     }
 
     /// <summary>Pings the client. A client that is gone (dropped by the cluster, or its process dead) gets no more
@@ -372,7 +385,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (_lease == LeaseState.Ended) throw new LeaseExpiredException(_reader.Value, _endedBecause);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: sync failed; retrying at the next heartbeat")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: sync failed; retrying soon")]
     private static partial void LogSyncFailed(ILogger logger, Exception error, string shard, string reader);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reader {Shard}/{Reader}: the shard refused a sync; retrying at the next heartbeat")]
