@@ -140,15 +140,21 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return leased;
     }
 
-    public Task ReturnLease(ReaderSecret secret, ulong leaseId)
+    public async Task ReturnLease(ReaderSecret secret, ulong leaseId)
     {
         Authorize(secret);
-        if (!_outstanding.Remove(leaseId, out var seqNo)) throw new UnknownLeaseException(leaseId, _reader.Value);
+        if (!_outstanding.Remove(leaseId, out var seqNo))
+        {
+            // Perhaps leased through the previous activation of this grain, still finishing its calls when this one
+            // began (Orleans may run both for a moment after a silo dies): the shard knows.
+            var resumed = await CallShard(() => _shard.ResumeReader(_reader));
+            if (_returned.Contains(leaseId) || resumed is null || !resumed.Status.Leases.TryGetValue(leaseId, out seqNo))
+                throw new UnknownLeaseException(leaseId, _reader.Value);
+        }
         _returned.Add(leaseId);
         // Wake policy: sync early only when the return may free retained seqnos: it was the lowest lease, the one
         // pinning the hold.
         if (_outstanding.Count == 0 || seqNo < _outstanding.Values.Min()) RequestSync();
-        return Task.CompletedTask;
     }
 
     public async Task Expire(ReaderSecret secret)
@@ -294,14 +300,14 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         if (_client is null) return false; // nobody to vouch for it: a reader stored without a client lapses
         try
         {
-            var leasesStarted = _leasesStarted;
+            var (leasesStarted, known) = (_leasesStarted, KnownLeases());
             var holds = await _client.Ping();
             if (holds.SecretHash != _secretHash)
             {
                 LogClientGone(logger, _shardId.Value, _reader.Value, "the observer belongs to another reader");
                 return false;
             }
-            CatchUpWith(holds, current: leasesStarted == _leasesStarted);
+            CatchUpWith(holds, known, current: leasesStarted == _leasesStarted);
             _clientAnsweredAt = time.GetUtcNow();
             return true;
         }
@@ -314,23 +320,25 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         }
     }
 
-    /// <summary>The client is the authority on what it holds. Every lease the shard or this grain has that the client
-    /// does not hold is returned — given back to an activation that died before making the return durable, or leased by
-    /// an attempt whose answer never reached anyone (a timeout, a write in doubt), which would otherwise pin the seqno
-    /// hold until close — and the client's latest since is asked for. Not while a snapshot is being leased: its lease
-    /// id is not known to the client yet; nor from an answer that is not <paramref name="current"/>: a snapshot was
-    /// asked for after the ping went out, so the answer may predate a lease the client now holds (answers and calls
-    /// travel apart, e.g. through different gateways while a silo stops).</summary>
-    private void CatchUpWith(ClientHolds holds, bool current)
+    /// <summary>The client is the authority on what it holds. Every lease the shard or this grain had before the ping
+    /// (<paramref name="known"/>) that the client does not hold is returned — given back to an activation that died
+    /// before making the return durable, or leased by an attempt whose answer never reached anyone (a timeout, a write
+    /// in doubt), which would otherwise pin the seqno hold until close — and the client's latest since is asked for.
+    /// Not while a snapshot is being leased (its lease id is not known to the client yet), nor from an answer that is
+    /// not <paramref name="current"/>: a snapshot asked for after the ping went out may predate the answer's arrival
+    /// (answers and calls travel apart, e.g. through different gateways while a silo stops).</summary>
+    private void CatchUpWith(ClientHolds holds, IReadOnlyCollection<ulong> known, bool current)
     {
         if (holds.Since > _requestedSince) _requestedSince = holds.Since;
         if (!current || holds.Leasing || _leasesInFlight > 0 || holds.Leases.IsDefault) return;
-        foreach (var leaseId in _outstanding.Keys.Concat(_durable!.Leases.Keys).Except(holds.Leases).ToList())
+        foreach (var leaseId in known.Except(holds.Leases).Where(l => !_returned.Contains(l)))
         {
             _outstanding.Remove(leaseId);
             _returned.Add(leaseId);
         }
     }
+
+    private List<ulong> KnownLeases() => [.. _outstanding.Keys.Concat(_durable!.Leases.Keys).Distinct()];
 
     /// <summary>Calls the shard on the reader's behalf; if the shard says the lease is gone, fences this grain.</summary>
     private async Task<T> CallShard<T>(Func<Task<T>> call)
