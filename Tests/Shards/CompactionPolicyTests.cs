@@ -10,8 +10,8 @@ namespace Orleans.Leases.Tests.Shards;
 /// <summary>
 /// The shape compaction keeps: each batch holds more than (fanout − 1)× the updates of all newer batches together.
 /// Once compaction catches up, a shard of n live updates then has at most MinBatches + 2 + log_fanout(n) batches,
-/// whatever the mix of batch sizes; each update is rewritten at most 1 + log_(fanout/(fanout−1))(n / its batch's
-/// size) times.
+/// whatever the mix of batch sizes. With merges that keep every update, an update appended in a batch of s updates
+/// is rewritten at most 1 + log_(fanout/(fanout−1))(N / s) times, N the updates appended.
 /// </summary>
 public sealed class CompactionPolicyTests(ITestOutputHelper output)
 {
