@@ -29,10 +29,11 @@ public sealed class ShardServiceOptions
     /// per reader: see <c>ReaderState.HeartbeatAllowance</c>). Below the 30 s response timeout. Zero writes each at once.</summary>
     public TimeSpan HeartbeatWriteDelay { get; set; } = TimeSpan.FromSeconds(20);
 
-    /// <summary>Compaction merges this many adjacent batches of one size level (see <c>CompactionPolicy</c>).</summary>
-    public int CompactionFanout { get; set; } = 4;
+    /// <summary>Compaction keeps each batch larger than (this − 1)× all newer batches together, merging the oldest
+    /// batch that is not with every newer one (see <c>CompactionPolicy</c>); 2 or more.</summary>
+    public int CompactionFanout { get; set; } = 2;
 
-    /// <summary>Compaction waits until the shard has this many batches.</summary>
+    /// <summary>Compaction waits until the shard has this many batches; <see cref="int.MaxValue"/> turns it off.</summary>
     public int CompactionMinBatches { get; set; } = 32;
 
     /// <summary>How often a shard lists its part blobs to delete orphans (parts of appends that never landed).</summary>

@@ -6,11 +6,15 @@ namespace Orleans.Leases.Shards;
 /// deleted once seqno_since &gt; RetiredAt (S4).</summary>
 public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
 
-/// <summary>When to compact: once the shard has at least <paramref name="MinBatches"/> batches, the oldest run of
-/// <paramref name="Fanout"/> adjacent batches at one size level (level = ⌊log2 updates⌋) merges into one batch a level
-/// up — so each update is rewritten about log_fanout(n) times, like an LSM tree, and short bursts of appends are not
-/// slowed by compaction until they stop.</summary>
-public sealed record CompactionPolicy(int Fanout = 4, int MinBatches = 0);
+/// <summary>When to compact. Batches are kept so that each holds more than (<paramref name="Fanout"/> − 1)× the
+/// updates of all newer batches together: sizes shrink geometrically towards the newest, whatever sizes the appends
+/// bring. Where a batch does not (and the shard has at least <paramref name="MinBatches"/> batches, so short bursts
+/// of appends are not slowed), it and every newer batch merge into one. Once compaction catches up, n live updates
+/// lie in at most MinBatches + 2 + log_fanout(n) batches. Each rewrite of an update after its first multiplies the
+/// updates of its batch by at least fanout/(fanout − 1), so of N appended updates none is rewritten more than
+/// 1 + log_(fanout/(fanout − 1))(N) times (merges that drop updates shrink batches and may bring later merges
+/// sooner). A fanout below 2 merges only empty batches.</summary>
+public sealed record CompactionPolicy(int Fanout = 2, int MinBatches = 0);
 
 /// <summary>The idempotency key of an append whose batch compaction merged away, with the upper it appended to.</summary>
 public sealed record CompactedKey(string Key, Frontier Upper);
@@ -18,17 +22,16 @@ public sealed record CompactedKey(string Key, Frontier Upper);
 // Compaction and garbage collection: what since and seqno holds protect.
 public sealed partial record ShardState
 {
-    /// <summary>The oldest run of batches the policy would merge now, or empty.</summary>
+    /// <summary>The run the policy would merge now, or empty: from the oldest batch holding at most (fanout − 1)× the
+    /// updates of all newer ones, to the newest. The whole run at once: merging a big new batch with each smaller
+    /// older one in turn would rewrite it once per batch.</summary>
     public ImmutableArray<Batch> CompactionCandidates(CompactionPolicy policy)
     {
-        if (Batches.Count < policy.MinBatches) return [];
-        var runStart = 0;
-        for (var i = 1; i <= Batches.Count; i++)
-        {
-            if (i < Batches.Count && Level(Batches[i]) == Level(Batches[runStart]) && i - runStart < policy.Fanout) continue;
-            if (i - runStart >= policy.Fanout) return [.. Batches.GetRange(runStart, policy.Fanout)];
-            runStart = i;
-        }
+        if (Batches.Count < Math.Max(policy.MinBatches, 2)) return [];
+        var newer = new long[Batches.Count]; // updates in the batches after each
+        for (var i = Batches.Count - 2; i >= 0; i--) newer[i] = newer[i + 1] + Size(Batches[i + 1]);
+        for (var i = 0; i < Batches.Count - 1; i++)
+            if (Size(Batches[i]) <= (Int128)(policy.Fanout - 1L) * newer[i]) return [.. Batches.GetRange(i, Batches.Count - i)];
         return [];
     }
 
@@ -46,10 +49,7 @@ public sealed partial record ShardState
 
     public long RetiredBytes => Retired.Sum(r => r.Part.Bytes);
 
-    private static int Level(Batch batch)
-    {
-        return int.Log2(Math.Max(1, batch.Parts.Sum(p => p.Updates)));
-    }
+    private static long Size(Batch batch) => batch.Parts.Sum(p => (long)p.Updates);
 
     private Outcome Compact(CompactBatches command)
     {

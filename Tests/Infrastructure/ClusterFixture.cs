@@ -96,7 +96,7 @@ public sealed class ShardClusterFixture : ClusterFixture
     protected override ShardServiceOptions CreateOptions()
     {
         var options = base.CreateOptions();
-        options.CompactionFanout = int.MaxValue;
+        options.CompactionMinBatches = int.MaxValue; // never reached
         return options;
     }
 }

@@ -115,12 +115,10 @@ public sealed class CommandAttackTests
     [Fact]
     public void A_compaction_re_applied_after_its_output_was_merged_again_answers_that_it_landed()
     {
-        var state = new ShardState();
-        foreach (var key in new[] { "a", "b", "c", "d" }) state = Appended(state, key);
+        var state = TwoBatches();
         var first = new CompactBatches(state.CompactionCandidates(Pairs), [Part("ab")]);
-        state = Applied(state, first);
-        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [Part("cd")]));
-        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [Part("abcd")])); // "ab" is retired
+        state = Appended(Applied(state, first), "c"); // as many updates as "ab": merged with it
+        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [Part("abc")])); // "ab" is retired
 
         // Answering "the run changed" would make the compactor delete "ab", which a hold may still protect.
         Assert.Equal(true, Assert.IsType<Outcome.Unchanged>(state.Apply(first, Now)).Answer);

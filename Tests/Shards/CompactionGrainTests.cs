@@ -5,7 +5,8 @@ using static Orleans.Leases.Tests.Infrastructure.U;
 
 namespace Orleans.Leases.Tests.Shards;
 
-/// <summary>One silo on the real clock that compacts pairs of batches and scans for orphans on every run.</summary>
+/// <summary>One silo on the real clock that compacts as soon as a batch holds no more updates than all newer ones, and
+/// scans for orphans on every run.</summary>
 public sealed class CompactionClusterFixture : ClusterFixture
 {
     public static readonly TimeSpan OrphanAge = TimeSpan.FromSeconds(2);
@@ -42,7 +43,7 @@ public sealed class CompactionGrainTests(CompactionClusterFixture fixture)
         var leased = await reader.SnapshotAsync(0);
         var held = Assert.Single(leased.Parts);
 
-        await writer.CompareAndAppendAsync([At(1, "second")], F(1), F(2)); // two batches of one level: compacted
+        await writer.CompareAndAppendAsync([At(1, "second")], F(1), F(2)); // no more updates than the batch before: merged with it
         await Eventually.Async(() => Shards.InspectAsync(shard), i => i.Batches == 1 && i.RetiredParts == 2, "no compaction");
 
         Assert.Contains(held.Name, await fixture.PartBlobsAsync(shard));
@@ -68,12 +69,17 @@ public sealed class CompactionGrainTests(CompactionClusterFixture fixture)
         }
         await using var reader = await Shards.OpenReaderAsync(shard);
         await reader.DowngradeSinceAsync(F(3)); // compaction may now fold times below 3 into 3
+        await Eventually.Async(() => Shards.InspectAsync(shard), i => i.Since == F(3), "since did not advance");
 
-        var info = await Eventually.Async(() => Shards.InspectAsync(shard), i => i.Since == F(3) && i.Batches == 1,
+        // More updates than all earlier batches together: merged with all of them, folding times below 3.
+        Update[] big = [.. Enumerable.Range(0, 16).Select(i => At(8, $"big{i}"))];
+        all.AddRange(big);
+        await writer.CompareAndAppendAsync(big, F(8), F(9));
+        var info = await Eventually.Async(() => Shards.InspectAsync(shard), i => i.Batches == 1,
             "the shard did not compact down to one batch");
 
         Assert.Equal(1, info.Parts);
-        for (var asOf = 3UL; asOf < 8; asOf++)
+        for (var asOf = 3UL; asOf < 9; asOf++)
             Assert.Equal(Consolidation.AsOf(all, asOf).ToArray(), (await Shards.ReadAsync(shard, asOf)).ToArray());
     }
 
@@ -87,7 +93,7 @@ public sealed class CompactionGrainTests(CompactionClusterFixture fixture)
 
         Assert.Equal([("k", "v", beyondLong)], (await Shards.ReadAsync(shard, 0)).ToArray());
 
-        await writer.CompareAndAppendAsync([At(1, "j"), At(1, "j", "w")], F(1), F(2)); // two batches of one level: compacted
+        await writer.CompareAndAppendAsync([At(1, "j"), At(1, "j", "w")], F(1), F(2)); // no more updates than the batch before: merged with it
         await Eventually.Async(() => Shards.InspectAsync(shard), i => i.Batches == 1,
             "the batches were not merged");
 

@@ -19,17 +19,6 @@ public sealed class CompactionStateTests
             [new PartRef($"{key}.json", 10, 1)], key), state.Upper));
 
     [Fact]
-    public void The_oldest_run_of_one_level_is_compacted_first()
-    {
-        var state = AppendOne(AppendOne(AppendOne(new ShardState(), "a"), "b"), "c");
-
-        var run = state.CompactionCandidates(Pairs);
-
-        Assert.Equal(["a", "b"], run.Select(b => b.IdempotencyKey));
-        Assert.Empty(state.CompactionCandidates(new CompactionPolicy(Fanout: 4)));
-    }
-
-    [Fact]
     public void Compaction_swaps_the_run_and_retires_its_parts_at_the_new_seqno()
     {
         var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
