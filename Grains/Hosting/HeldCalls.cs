@@ -18,9 +18,6 @@ internal sealed partial class HeldCalls(IClusterMembershipService membership, IL
     /// is cancelled.</summary>
     public CancellationToken Release => Volatile.Read(ref _release).Token;
 
-    /// <summary>This silo is stopping: releases are for good.</summary>
-    public bool Stopping => _stopping.IsCancellationRequested;
-
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(HeldCalls), ServiceLifecycleStage.Active, Start, Stop);
 

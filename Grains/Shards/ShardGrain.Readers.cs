@@ -87,22 +87,6 @@ internal sealed partial class ShardGrain
             .Select(r => r.Key));
     }
 
-    /// <summary>Wakes every reader's lease grain as soon as a silo leaves the cluster (see <see cref="HeldCalls"/>):
-    /// those it kept come back at once instead of at the next sweep. The sweep stays the backstop for a wake that
-    /// met the dead silo's activation.</summary>
-    private async Task WakeLeaseGrainsWhenASiloLeaves(CancellationToken deactivating)
-    {
-        while (!deactivating.IsCancellationRequested)
-        {
-            var release = held.Release;
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(release, deactivating);
-            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing);
-            if (deactivating.IsCancellationRequested || held.Stopping) return;
-            var now = time.GetUtcNow();
-            WakeLeaseGrains(_committed.Readers.Where(r => !r.Value.IsLapsed(now)).Select(r => r.Key));
-        }
-    }
-
     private void WakeLeaseGrains(IEnumerable<string> readers)
     {
         foreach (var reader in readers) Wake(GrainFactory.GetGrain<IReaderLeaseTask>(ReaderLeaseKey.Format(Id, new ReaderId(reader)))).Ignore();

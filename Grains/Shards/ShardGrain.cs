@@ -24,13 +24,11 @@ internal sealed partial class ShardGrain(
     ILogger<ShardGrain> logger) : Grain, IShardGrain, IShardReaders, IShardAppends, IShardMaintenance, IIncomingGrainCallFilter
 {
     private readonly List<UpperWaiter> _upperWaiters = [];
-    private readonly CancellationTokenSource _deactivating = new();
 
     private ShardId Id => new(this.GetPrimaryKeyString());
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        await _deactivating.CancelAsync();
         try
         {
             await FlushDeferred().WaitAsync(cancellationToken);
@@ -49,7 +47,6 @@ internal sealed partial class ShardGrain(
         _lastOrphanScan = time.GetUtcNow();
         _writer = new BatchWorkerFromDelegate(WriteCycle);
         StartReaderSweep();
-        _ = WakeLeaseGrainsWhenASiloLeaves(_deactivating.Token);
         return Task.CompletedTask;
     }
 
