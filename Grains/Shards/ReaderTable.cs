@@ -9,7 +9,8 @@ namespace Orleans.Leases.Shards;
 /// <summary>
 /// A shard's leased readers by id, with the minima every change asks for — the meet of their sinces, the lowest seqno
 /// hold, the earliest lapse — kept up to date as readers change. A change then costs O(log n) instead of a walk over
-/// every reader, and a group commit of n syncs O(n log n) instead of O(n²). Persisted as the plain id → reader object.
+/// every reader, and a group commit of n syncs O(n log n) instead of O(n²). Stored as its readers alone
+/// (<see cref="StoredReaders"/>, or the id → reader object of states stored as JSON); the minima are rebuilt on read.
 /// </summary>
 [JsonConverter(typeof(ReaderTableJsonConverter))]
 public sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
@@ -122,7 +123,7 @@ public sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
     }
 }
 
-/// <summary>Reads and writes a <see cref="ReaderTable"/> as the id → reader object it always was.</summary>
+/// <summary>Reads and writes a <see cref="ReaderTable"/> as the id → reader object of states stored as JSON.</summary>
 public sealed class ReaderTableJsonConverter : JsonConverter<ReaderTable>
 {
     public override ReaderTable Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
