@@ -71,13 +71,15 @@ public sealed class StoredReadersConverter : IConverter<ReaderTable, StoredReade
     {
         var strings = new List<string>();
         var indexes = new Dictionary<string, int>(StringComparer.Ordinal);
-        int Index(string? s)
+        var lookup = indexes.GetAlternateLookup<ReadOnlySpan<char>>(); // no string made per reader for its client prefix
+        int Index(ReadOnlySpan<char> s)
         {
-            if (string.IsNullOrEmpty(s)) return 0;
-            if (!indexes.TryGetValue(s, out var index))
+            if (s.IsEmpty) return 0;
+            if (!lookup.TryGetValue(s, out var index))
             {
-                strings.Add(s);
-                indexes.Add(s, index = strings.Count);
+                var added = s.ToString();
+                strings.Add(added);
+                indexes.Add(added, index = strings.Count);
             }
             return index;
         }
@@ -109,7 +111,7 @@ public sealed class StoredReadersConverter : IConverter<ReaderTable, StoredReade
                 Purpose = Index(r.Purpose),
                 Leases = leases,
                 NextLeaseId = r.NextLeaseId,
-                ClientPrefix = split < 0 ? 0 : Index(r.Client![..(split + 1)]),
+                ClientPrefix = split < 0 ? 0 : Index(r.Client.AsSpan(0, split + 1)),
                 Client = split < 0 ? r.Client : r.Client![(split + 1)..],
                 SecretHash = packedHash,
                 SecretHashText = packedHash is null ? r.SecretHash : null,
@@ -125,8 +127,13 @@ public sealed class StoredReadersConverter : IConverter<ReaderTable, StoredReade
 
         return ReaderTable.From((surrogate.Readers ?? []).Select(r =>
         {
-            var leases = ImmutableSortedDictionary.CreateBuilder<ulong, ulong>();
-            for (var l = 0; l + 1 < (r.Leases?.Length ?? 0); l += 2) leases[r.Leases![l]] = r.Leases[l + 1];
+            var leases = ImmutableSortedDictionary<ulong, ulong>.Empty;
+            if (r.Leases is { Length: > 1 } stored)
+            {
+                var builder = leases.ToBuilder();
+                for (var l = 0; l + 1 < stored.Length; l += 2) builder[stored[l]] = stored[l + 1];
+                leases = builder.ToImmutable();
+            }
             return KeyValuePair.Create(r.Id, new ReaderState
             {
                 Since = r.Since,
@@ -135,7 +142,7 @@ public sealed class StoredReadersConverter : IConverter<ReaderTable, StoredReade
                 LeaseDuration = TimeSpan.FromTicks(r.LeaseDurationTicks),
                 HeartbeatInterval = TimeSpan.FromTicks(r.HeartbeatIntervalTicks),
                 Purpose = At(r.Purpose) ?? "",
-                Leases = leases.ToImmutable(),
+                Leases = leases,
                 NextLeaseId = r.NextLeaseId,
                 Client = r.Client is null ? null : At(r.ClientPrefix) + r.Client,
                 SecretHash = r.SecretHash is { } packed ? Convert.ToHexString(packed) : r.SecretHashText,
