@@ -21,12 +21,12 @@ public sealed class ShardStateSerializer(Serializer serializer) : IGrainStorageS
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    private readonly OrleansGrainStorageSerializer _binary = new(serializer);
-
-    public BinaryData Serialize<T>(T? input) => _binary.Serialize(input);
+    // The bytes OrleansGrainStorageSerializer writes and reads, written through a pooled buffer into one array of the
+    // exact size: its growing ArrayBufferWriter puts a state of many readers on the large object heap several times.
+    public BinaryData Serialize<T>(T? input) => new(serializer.SerializeToArray(input));
 
     public T? Deserialize<T>(BinaryData input) =>
-        IsJson(input) ? input.ToObjectFromJson<T>(JsonOptions) : _binary.Deserialize<T>(input);
+        IsJson(input) ? input.ToObjectFromJson<T>(JsonOptions) : serializer.Deserialize<T>(input.ToMemory());
 
     /// <summary>True for a state stored as JSON: an object starts with '{'. Orleans' binary format starts with a field
     /// tag, for a state 0x20 (tag-delimited, field 0); '{' (0x7B) would be a fixed-32 field 3, never a first tag.</summary>
