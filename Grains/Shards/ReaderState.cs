@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 
 namespace Orleans.Leases.Shards;
 
-/// <summary>A leased reader as the shard persists it (stored as a <see cref="StoredReader"/>: a new property needs a
+/// <summary>A leased reader as the shard persists it (through <see cref="ReaderTableCodec"/>: a new property needs a
 /// field there too, or it is lost at the next write).</summary>
 public sealed record ReaderState
 {

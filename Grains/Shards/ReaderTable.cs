@@ -10,9 +10,10 @@ namespace Orleans.Leases.Shards;
 /// A shard's leased readers by id, with the minima every change asks for — the meet of their sinces, the lowest seqno
 /// hold, the earliest lapse — kept up to date as readers change. A change then costs O(log n) instead of a walk over
 /// every reader, and a group commit of n syncs O(n log n) instead of O(n²). Stored as its readers alone
-/// (<see cref="StoredReaders"/>, or the id → reader object of states stored as JSON); the minima are rebuilt on read.
+/// (<see cref="ReaderTableCodec"/>, or the id → reader object of states stored as JSON); the minima are rebuilt on read.
 /// </summary>
 [JsonConverter(typeof(ReaderTableJsonConverter))]
+[Immutable]
 public sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
 {
     public static readonly ReaderTable Empty = new(ImmutableSortedDictionary<string, ReaderState>.Empty, new(), new(), new());

@@ -6,7 +6,7 @@ namespace Orleans.Leases.Shards;
 /// The persisted state of one shard, and its transitions. Pure: no I/O, no clock (time comes in as
 /// <c>now</c>), no Orleans calls, so it can be applied to a copy, re-applied after a conflict and tested alone.
 /// Stored in Orleans' binary format (<see cref="ShardStateSerializer"/>; the readers through
-/// <see cref="StoredReaders"/>); states stored as JSON before are still read.
+/// <see cref="ReaderTableCodec"/>); states stored as JSON before are still read.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("Leases.ShardState")]
 public sealed partial record ShardState
