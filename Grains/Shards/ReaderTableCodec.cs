@@ -14,7 +14,8 @@ namespace Orleans.Leases.Shards;
 /// is rewritten with each state write, so this codec writes them straight from the table: no object per reader or per
 /// string to track (as a surrogate of generated serializers would have), strings that readers share (purposes, the
 /// client part of their observers' ids) once per state, a hex SHA-256 secret hash as its 32 bytes, and no field at its
-/// default. A reader skips the fields it does not know, so fields can be added.
+/// default. A reader skips the fields it does not know, so fields can be added; each field counts as a value in
+/// Orleans' reference numbering (as a skipped field does), so what follows a skipped field still resolves.
 /// </summary>
 [RegisterSerializer]
 public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
@@ -56,6 +57,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
         Span<byte> hashBytes = stackalloc byte[HashBytes];
         foreach (var (id, r) in value)
         {
+            ReferenceCodec.MarkValueField(writer.Session);
             writer.WriteFieldHeaderExpected(Reader - previous, WireType.TagDelimited);
             previous = Reader;
             var field = Id;
@@ -83,6 +85,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
             if (r.SecretHash is { Length: 2 * HashBytes } hash && !hash.AsSpan().ContainsAnyExcept(UpperHex))
             {
                 Convert.FromHexString(hash, hashBytes, out _, out _);
+                ReferenceCodec.MarkValueField(writer.Session);
                 writer.WriteFieldHeaderExpected(SecretHash - field, WireType.LengthPrefixed);
                 writer.WriteVarUInt32(HashBytes);
                 writer.Write(hashBytes);
@@ -116,6 +119,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
                     break;
                 case Reader:
                     header.EnsureWireTypeTagDelimited();
+                    ReferenceCodec.MarkValueField(reader.Session);
                     readers.Add(ReadReader(ref reader, shared));
                     break;
                 default:
@@ -172,6 +176,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
                 case Client: client = ReadText(ref reader, header); break;
                 case SecretHash:
                     header.EnsureWireType(WireType.LengthPrefixed);
+                    ReferenceCodec.MarkValueField(reader.Session);
                     var length = reader.ReadVarUInt32();
                     var bytes = length <= HashBytes ? hashBuffer[..(int)length] : new byte[length];
                     reader.ReadBytes(bytes);
@@ -205,6 +210,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
         where TBufferWriter : IBufferWriter<byte>
     {
         if (value == 0 && !always) return;
+        ReferenceCodec.MarkValueField(writer.Session);
         writer.WriteFieldHeaderExpected(field - previous, WireType.VarInt);
         writer.WriteVarUInt64(value);
         previous = field;
@@ -214,6 +220,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
         where TBufferWriter : IBufferWriter<byte>
     {
         if (value == 0) return;
+        ReferenceCodec.MarkValueField(writer.Session);
         writer.WriteFieldHeaderExpected(field - previous, WireType.VarInt);
         writer.WriteVarInt64(value);
         previous = field;
@@ -222,6 +229,7 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
     private static void Text<TBufferWriter>(ref Writer<TBufferWriter> writer, ref uint previous, uint field, ReadOnlySpan<char> value)
         where TBufferWriter : IBufferWriter<byte>
     {
+        ReferenceCodec.MarkValueField(writer.Session);
         writer.WriteFieldHeaderExpected(field - previous, WireType.LengthPrefixed);
         var length = Encoding.UTF8.GetByteCount(value);
         writer.WriteVarUInt32((uint)length);
@@ -236,18 +244,21 @@ public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
     private static ulong ReadNumber<TInput>(ref Reader<TInput> reader, Field header)
     {
         header.EnsureWireType(WireType.VarInt);
+        ReferenceCodec.MarkValueField(reader.Session);
         return reader.ReadVarUInt64();
     }
 
     private static long ReadSigned<TInput>(ref Reader<TInput> reader, Field header)
     {
         header.EnsureWireType(WireType.VarInt);
+        ReferenceCodec.MarkValueField(reader.Session);
         return reader.ReadVarInt64();
     }
 
     private static string ReadText<TInput>(ref Reader<TInput> reader, Field header)
     {
         header.EnsureWireType(WireType.LengthPrefixed);
+        ReferenceCodec.MarkValueField(reader.Session);
         return StringCodec.ReadRaw(ref reader, reader.ReadVarUInt32());
     }
 }
