@@ -21,7 +21,7 @@ readers.SetAction((parse, cancellation) => Run(cancellation, (cluster, _) =>
     ReaderList.RunAsync(cluster, parse.GetRequiredValue(shardArgument), parse.GetValue(json))));
 root.Add(readers);
 
-var bench = new Command("bench", "Benchmarks against a running silo and its storage.");
+var bench = new Command("bench", "Benchmarks against a running silo and its storage (state: in memory).");
 var writers = new Option<int>("--writers") { Description = "Concurrent writers on one shard (1–1024).", DefaultValueFactory = _ => 32 };
 writers.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 1024) r.AddError("--writers must be 1–1024."); });
 var seconds = new Option<int>("--seconds") { Description = "Seconds each measurement runs (1–3600).", DefaultValueFactory = _ => 10 };
@@ -68,6 +68,10 @@ leases.SetAction((parse, cancellation) =>
         : Run(cancellation, (cluster, c) => LeaseBench.RunAsync(cluster, settings, c));
 });
 bench.Add(leases);
+var stateBench = new Command("state", "Shard state bytes and serialize+deserialize CPU per write, JSON against binary, for 10–10,000 readers (in memory, no cluster).")
+    { json };
+stateBench.SetAction(parse => StateBench.Run(parse.GetValue(json)));
+bench.Add(stateBench);
 root.Add(bench);
 
 var chaos = new Command("chaos", "Leases surviving cluster operations, against the silos ./run.sh --silos N supervises.");

@@ -51,7 +51,7 @@ public readonly record struct Frontier : IComparable<Frontier>
     public override string ToString() => IsEmpty ? "{}" : $"{{{Time}}}";
 }
 
-/// <summary>Persists a frontier as its time, or <c>null</c> when empty.</summary>
+/// <summary>A frontier in JSON (printed output, and shard states stored as JSON): its time, or <c>null</c> when empty.</summary>
 public sealed class FrontierJsonConverter : JsonConverter<Frontier>
 {
     public override Frontier Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>

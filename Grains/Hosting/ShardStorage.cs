@@ -6,7 +6,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Leases.Parts;
+using Orleans.Leases.Shards;
 using Orleans.Runtime;
+using Orleans.Serialization;
 
 namespace Orleans.Leases.Hosting;
 
@@ -30,7 +32,8 @@ public static class ShardStorage
         return new BlobServiceClient(connectionString, options);
     }
 
-    /// <summary>Hosts the shard service in this silo: shard state as ETag-guarded JSON blobs, parts as blobs.</summary>
+    /// <summary>Hosts the shard service in this silo: shard state as ETag-guarded blobs in Orleans' binary format
+    /// (<see cref="ShardStateSerializer"/>), parts as blobs. Other storage providers of the silo are left as they are.</summary>
     public static ISiloBuilder AddShardService(this ISiloBuilder silo, Action<ShardServiceOptions>? configure = null)
     {
         var options = silo.Services.AddOptions<ShardServiceOptions>();
@@ -48,12 +51,13 @@ public static class ShardStorage
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeldCalls>());
         silo.Services.TryAddSingleton(TimeProvider.System);
 
-        silo.UseSystemTextJsonGrainStorageSerializer();
         silo.AddAzureBlobGrainStorage(Name, (OptionsBuilder<AzureBlobStorageOptions> blob) =>
-            blob.Configure<IOptions<ShardServiceOptions>>((o, service) =>
+            blob.Configure<IOptions<ShardServiceOptions>, Serializer>((o, service, serializer) =>
             {
                 o.BlobServiceClient = CreateBlobServiceClient(service.Value.StorageConnectionString);
                 o.ContainerName = service.Value.StateContainer;
+                // This provider's own serializer: the silo's default serves the host's other providers.
+                o.GrainStorageSerializer = new ShardStateSerializer(serializer);
             }));
         return silo;
     }

@@ -4,7 +4,8 @@ namespace Orleans.Leases.Shards;
 
 /// <summary>A part no batch names any more; <paramref name="RetiredAt"/> is the last state that named it, so it may be
 /// deleted once seqno_since &gt; RetiredAt (S4).</summary>
-public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
+[GenerateSerializer, Immutable, Alias("Leases.RetiredPart")]
+public sealed record RetiredPart([property: Id(0)] PartRef Part, [property: Id(1)] ulong RetiredAt);
 
 /// <summary>When to compact. Batches are kept so that each holds more than (<paramref name="Fanout"/> − 1)× the
 /// updates of all newer batches together: sizes shrink geometrically towards the newest, whatever sizes the appends
@@ -17,7 +18,8 @@ public sealed record RetiredPart(PartRef Part, ulong RetiredAt);
 public sealed record CompactionPolicy(int Fanout = 2, int MinBatches = 0);
 
 /// <summary>The idempotency key of an append whose batch compaction merged away, with the upper it appended to.</summary>
-public sealed record CompactedKey(string Key, Frontier Upper);
+[GenerateSerializer, Immutable, Alias("Leases.CompactedKey")]
+public sealed record CompactedKey([property: Id(0)] string Key, [property: Id(1)] Frontier Upper);
 
 // Compaction and garbage collection: what since and seqno holds protect.
 public sealed partial record ShardState

@@ -4,30 +4,33 @@ namespace Orleans.Leases.Shards;
 
 /// <summary>
 /// The persisted state of one shard, and its transitions. Pure: no I/O, no clock (time comes in as
-/// <c>now</c>), no Orleans, so it can be applied to a copy, re-applied after a conflict and tested alone.
+/// <c>now</c>), no Orleans calls, so it can be applied to a copy, re-applied after a conflict and tested alone.
+/// Stored in Orleans' binary format (<see cref="ShardStateSerializer"/>; the readers through
+/// <see cref="ReaderTableCodec"/>); states stored as JSON before are still read.
 /// </summary>
+[GenerateSerializer, Immutable, Alias("Leases.ShardState")]
 public sealed partial record ShardState
 {
     /// <summary>The version of this state; every applied change adds one.</summary>
-    public ulong SeqNo { get; init; }
+    [Id(0)] public ulong SeqNo { get; init; }
 
     /// <summary>Every update at a time &lt; Upper has been written. Only advances.</summary>
-    public Frontier Upper { get; init; } = Frontier.Minimum;
+    [Id(1)] public Frontier Upper { get; init; } = Frontier.Minimum;
 
     /// <summary>Reads are exact only as of times ≥ Since. Only advances.</summary>
-    public Frontier Since { get; init; } = Frontier.Minimum;
+    [Id(2)] public Frontier Since { get; init; } = Frontier.Minimum;
 
     /// <summary>Contiguous: the first starts at {0}, each starts where the previous ends, the last ends at Upper.</summary>
-    public ImmutableList<Batch> Batches { get; init; } = [];
+    [Id(3)] public ImmutableList<Batch> Batches { get; init; } = [];
 
     /// <summary>Leased readers by id. With readers present, Since == the meet (minimum) of their sinces.</summary>
-    public ReaderTable Readers { get; init; } = ReaderTable.Empty;
+    [Id(4)] public ReaderTable Readers { get; init; } = ReaderTable.Empty;
 
     /// <summary>Keys of the most recent appends whose batches compaction merged (at most CompactedKeysKept).</summary>
-    public ImmutableList<CompactedKey> CompactedKeys { get; init; } = [];
+    [Id(5)] public ImmutableList<CompactedKey> CompactedKeys { get; init; } = [];
 
     /// <summary>Parts no batch names any more, each with the seqno that retired it; deleted once SeqNoSince passes it.</summary>
-    public ImmutableList<RetiredPart> Retired { get; init; } = [];
+    [Id(6)] public ImmutableList<RetiredPart> Retired { get; init; } = [];
 
     /// <summary>min(SeqNo, every reader's seqno hold): a part retired at a seqno below it may be deleted.</summary>
     public ulong SeqNoSince => Math.Min(SeqNo, Readers.MinSeqNoHold(SeqNo));
