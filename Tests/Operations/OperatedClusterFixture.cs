@@ -28,6 +28,9 @@ public abstract class SiloProcessClusterFixture(int siloCount) : IAsyncLifetime
     /// <summary>Each silo's silo-to-silo port, as in its <see cref="Orleans.Runtime.SiloAddress"/>.</summary>
     public IReadOnlyList<int> SiloPorts { get; private set; } = [];
 
+    /// <summary>Each silo's gateway port.</summary>
+    public IReadOnlyList<int> GatewayPorts { get; private set; } = [];
+
     private readonly List<SiloProcess> _silos = [];
     private IHost? _client;
 
@@ -36,6 +39,7 @@ public abstract class SiloProcessClusterFixture(int siloCount) : IAsyncLifetime
         var ports = SiloProcess.FreePorts(3 * siloCount);
         DashboardPorts = [.. ports.Skip(2 * siloCount)];
         SiloPorts = [.. Enumerable.Range(0, siloCount).Select(i => ports[2 * i])];
+        GatewayPorts = [.. Enumerable.Range(0, siloCount).Select(i => ports[2 * i + 1])];
         for (var i = 0; i < siloCount; i++)
         {
             _silos.Add(SiloProcess.Start(new Dictionary<string, string>
@@ -67,6 +71,18 @@ public abstract class SiloProcessClusterFixture(int siloCount) : IAsyncLifetime
             _client.Dispose();
         }
         await Task.WhenAll(_silos.Select(s => s.DisposeAsync().AsTask()));
+    }
+
+    /// <summary>A client that talks to the cluster through silo <paramref name="silo"/>'s gateway only.</summary>
+    public async Task<IHost> ClientThroughAsync(int silo)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Configuration = new ConfigurationManager() });
+        builder.UseOrleansClient(client => client
+            .UseStaticClustering(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, GatewayPorts[silo]))
+            .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, "orleans-leases")));
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
     }
 
     /// <summary>What the silos printed, for failure messages.</summary>
