@@ -86,18 +86,7 @@ public sealed class CompactionPolicyTests(ITestOutputHelper output)
         Gen.Select(SizeSequences, Schedules, Policies).Sample((sizes, schedule, policy) =>
         {
             var shard = new Shard(s => s.CompactionCandidates(policy));
-            for (var i = 0; i < sizes.Length; i++)
-            {
-                shard.Append(sizes[i]);
-                if (schedule[i % schedule.Length] is var steps && steps < 0)
-                {
-                    shard.CatchUp();
-                    AssertFewBatches(shard, policy);
-                }
-                else for (var s = 0; s < steps; s++) shard.Step();
-            }
-            shard.CatchUp();
-            AssertFewBatches(shard, policy);
+            AppendAndCompact(shard, sizes, schedule, policy);
             AssertFewRewrites(shard, policy);
         }, iter: 1000);
     }
@@ -111,19 +100,26 @@ public sealed class CompactionPolicyTests(ITestOutputHelper output)
         {
             var random = new Random(seed);
             var shard = new Shard(s => s.CompactionCandidates(policy), kept => (long)(kept * random.NextDouble()));
-            for (var i = 0; i < sizes.Length; i++)
-            {
-                shard.Append(sizes[i]);
-                if (schedule[i % schedule.Length] is var steps && steps < 0)
-                {
-                    shard.CatchUp();
-                    AssertFewBatches(shard, policy);
-                }
-                else for (var s = 0; s < steps; s++) shard.Step();
-            }
-            shard.CatchUp();
-            AssertFewBatches(shard, policy);
+            AppendAndCompact(shard, sizes, schedule, policy);
         }, iter: 1000);
+    }
+
+    /// <summary>Appends <paramref name="sizes"/>, letting compaction take the steps <paramref name="schedule"/> says
+    /// after each append (a negative entry: catch up, and check the batches), then catches up and checks them.</summary>
+    private static void AppendAndCompact(Shard shard, int[] sizes, int[] schedule, CompactionPolicy policy)
+    {
+        for (var i = 0; i < sizes.Length; i++)
+        {
+            shard.Append(sizes[i]);
+            if (schedule[i % schedule.Length] is var steps && steps < 0)
+            {
+                shard.CatchUp();
+                AssertFewBatches(shard, policy);
+            }
+            else for (var s = 0; s < steps; s++) shard.Step();
+        }
+        shard.CatchUp();
+        AssertFewBatches(shard, policy);
     }
 
     /// <summary>The figures in the README: 4,096 appends, compaction caught up after each.</summary>
