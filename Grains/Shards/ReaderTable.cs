@@ -68,6 +68,11 @@ public sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
     /// <summary>True when some reader's lease has lapsed at <paramref name="now"/>.</summary>
     public bool AnyLapsed(DateTimeOffset now) => _lapses.TryMin(out var first) && now > first;
 
+    /// <summary>The readers whose lease has lapsed at <paramref name="now"/>, looked for only once the earliest lapse
+    /// has passed.</summary>
+    public IReadOnlyList<string> Lapsed(DateTimeOffset now) =>
+        AnyLapsed(now) ? [.. _byId.Where(r => r.Value.IsLapsed(now)).Select(r => r.Key)] : [];
+
     public ReaderTable SetItem(string id, ReaderState reader)
     {
         var table = _byId.TryGetValue(id, out var old) ? Without(old) : this;

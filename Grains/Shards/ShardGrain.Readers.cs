@@ -63,7 +63,7 @@ internal sealed partial class ShardGrain
     {
         var now = time.GetUtcNow();
         var readers = _committed.Readers;
-        if (readers.Values.Any(r => r.IsLapsed(now)))
+        if (readers.AnyLapsed(now))
         {
             try
             {

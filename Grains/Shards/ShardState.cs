@@ -71,8 +71,8 @@ public sealed partial record ShardState
             _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
         };
         // As in Persist, every change also expires the readers whose lease has lapsed.
-        return outcome is Outcome.Applied applied && applied.Next.Readers.AnyLapsed(now)
-            ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(applied.Next.LapsedReaders(now).ToList())) }
+        return outcome is Outcome.Applied applied && applied.Next.Readers.Lapsed(now) is { Count: > 0 } lapsed
+            ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(lapsed)) }
             : outcome;
     }
 
@@ -197,7 +197,7 @@ public sealed partial record ShardState
 
     private Outcome ExpireLapsed(DateTimeOffset now)
     {
-        var lapsed = Readers.AnyLapsed(now) ? LapsedReaders(now).ToList() : [];
+        var lapsed = Readers.Lapsed(now);
         return lapsed.Count == 0
             ? new Outcome.Unchanged(0, "no lease has lapsed")
             : new Outcome.Applied(Changed(WithReaders(Readers.RemoveRange(lapsed))), lapsed.Count);
@@ -212,9 +212,6 @@ public sealed partial record ShardState
             return new LeaseExpiredException(reader.Value, $"no heartbeat since {current.LastHeartbeat:O}, lease {current.LeaseDuration}");
         return null;
     }
-
-    private IEnumerable<string> LapsedReaders(DateTimeOffset now) =>
-        Readers.Where(r => r.Value.IsLapsed(now)).Select(r => r.Key);
 
     /// <summary>This state with <paramref name="readers"/>, and since moved to their meet.</summary>
     private ShardState WithReaders(ReaderTable readers) => this with
