@@ -16,9 +16,9 @@ public sealed class ShardClient(IGrainFactory grains)
     public Task<ReadHandle> OpenReaderAsync(ShardId shard, LeaseSettings? settings = null, ReaderId? reader = null) =>
         ReadHandle.OpenAsync(grains, shard, settings, reader);
 
-    /// <summary>One part's updates, as stored.</summary>
+    /// <summary>One part's updates, as stored (an inline part carries them).</summary>
     internal static Task<ImmutableArray<Update>> FetchPartAsync(IGrainFactory grains, PartRef part) =>
-        Transient.RetryAsync(() => grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part));
+        part?.Inline is { } inline ? Task.FromResult(inline) : Transient.RetryAsync(() => grains.GetGrain<IPartWorkerGrain>(0).ReadPart(part!));
 
     public Task<ShardInfo> InspectAsync(ShardId shard) => Transient.RetryAsync(Shard(shard).Inspect);
 

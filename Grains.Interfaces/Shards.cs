@@ -2,12 +2,18 @@ using System.Collections.Immutable;
 
 namespace Orleans.Leases;
 
-/// <summary>A stored blob of updates; <paramref name="Name"/> is its blob name in the parts container.</summary>
+/// <summary>A part of a batch: a stored blob of updates, <paramref name="Name"/> being its blob name in the parts
+/// container; or, for a small batch, its updates kept in the shard's state itself (<paramref name="Inline"/>), named
+/// alike but with no blob. <paramref name="Bytes"/> is the size of the blob it is or would be.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.PartRef")]
 public sealed record PartRef(
     [property: Id(0)] string Name,
     [property: Id(1)] long Bytes,
-    [property: Id(2)] int Updates);
+    [property: Id(2)] int Updates,
+    [property: Id(3)] ImmutableArray<Update>? Inline = null)
+{
+    public bool IsInline => Inline is not null;
+}
 
 /// <summary>A contiguous slice [Lower, Upper) of a shard's history, stored as zero or more parts.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.Batch")]
@@ -54,7 +60,8 @@ public sealed record ShardInfo(
     [property: Id(7)] ShardCounters Counters,
     [property: Id(8)] ulong SeqNoSince,
     [property: Id(9)] int RetiredParts,
-    [property: Id(10)] long RetiredBytes)
+    [property: Id(10)] long RetiredBytes,
+    [property: Id(11)] long InlineBytes)
 {
     /// <summary>State versions kept for readers: seqno − seqno_since.</summary>
     public ulong RetainedSeqNos => SeqNo - SeqNoSince;

@@ -17,6 +17,14 @@ public sealed class ShardServiceOptions
     /// <summary>Largest batch accepted by one append, in bytes of its stored part.</summary>
     public long MaxBatchBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>A batch whose part would be at most this many bytes is kept in the shard's state (no part blob, so an
+    /// append costs one state write). Zero stores every batch as a part.</summary>
+    public long InlineWriteMaxBytes { get; set; } = 4 * 1024;
+
+    /// <summary>Most bytes of inline batches a shard holds (every state write carries them); past half of it,
+    /// compaction moves them out to a part, and at it, appends are stored as parts.</summary>
+    public long InlineWritesTotalMaxBytes { get; set; } = 256 * 1024;
+
     /// <summary>How long an append whose expected upper is ahead of the shard waits for the shard to reach it
     /// (pipelined writers), before it answers the mismatch.</summary>
     public TimeSpan AppendAheadPatience { get; set; } = TimeSpan.FromSeconds(5);

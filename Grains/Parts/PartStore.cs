@@ -9,32 +9,51 @@ using Orleans.Leases.Hosting;
 namespace Orleans.Leases.Parts;
 
 /// <summary>Part blobs: one JSON array of updates each, named <c>{shard}/{guid}.json</c>, written once, never
-/// changed. Part names belong to the service: only this store makes them, and it touches no blob whose name it could
+/// changed; inline parts carry their updates and have no blob. Part names belong to the service: only this store makes them, and it touches no blob whose name it could
 /// not have made (S7).</summary>
 public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ServiceMetrics metrics)
 {
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(options.Value.PartsContainer);
-    private readonly Lazy<Task> _created = new(() => blobs.GetBlobContainerClient(options.Value.PartsContainer).CreateIfNotExistsAsync());
+    private Task? _created;
 
     public static byte[] Encode(ImmutableArray<Update> updates) => JsonSerializer.SerializeToUtf8Bytes(updates);
 
     public Task<PartRef> WriteAsync(ShardId shard, byte[] encoded, int count) => Typed(shard.Value, async () =>
     {
-        await _created.Value;
-        var name = $"{shard.Value}/{Guid.NewGuid():N}{Extension}";
+        await ContainerCreated();
+        var name = NewName(shard);
         await _container.GetBlobClient(name).UploadAsync(new BinaryData(encoded), overwrite: false);
         metrics.PartsWritten.Add(1);
         return new PartRef(name, encoded.Length, count);
     });
 
-    public Task<ImmutableArray<Update>> ReadAsync(PartRef part) => Typed(ShardOf(part), async () =>
+    /// <summary>Creates the parts container once; an attempt that failed (storage down) is made again by the next
+    /// caller, never remembered.</summary>
+    private Task ContainerCreated()
     {
-        var content = await _container.GetBlobClient(part.Name).DownloadContentAsync();
-        return content.Value.Content.ToObjectFromJson<ImmutableArray<Update>>();
-    });
+        var created = _created;
+        if (created is null || created.IsFaulted || created.IsCanceled) _created = created = _container.CreateIfNotExistsAsync();
+        return created;
+    }
+
+    /// <summary>A part kept in the shard's state: named as a stored one would be, so it has the same identity.</summary>
+    public static PartRef Inline(ShardId shard, ImmutableArray<Update> updates, long bytes) =>
+        new(NewName(shard), bytes, updates.Length, updates);
+
+    private static string NewName(ShardId shard) => $"{shard.Value}/{Guid.NewGuid():N}{Extension}";
+
+    public Task<ImmutableArray<Update>> ReadAsync(PartRef part)
+    {
+        var shard = ShardOf(part); // any other name is refused, inline or not
+        return part.Inline is { } inline ? Task.FromResult(inline) : Typed(shard, async () =>
+        {
+            var content = await _container.GetBlobClient(part.Name).DownloadContentAsync();
+            return content.Value.Content.ToObjectFromJson<ImmutableArray<Update>>();
+        });
+    }
 
     /// <summary>Deletes a part; one already gone is fine.</summary>
-    public Task DeleteAsync(PartRef part) => Typed(ShardOf(part), async () =>
+    public Task DeleteAsync(PartRef part) => part.IsInline ? Task.CompletedTask : Typed(ShardOf(part), async () =>
     {
         var deleted = await _container.GetBlobClient(part.Name).DeleteIfExistsAsync();
         if (deleted.Value) metrics.PartsDeleted.Add(1);
@@ -84,6 +103,7 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
     /// <summary>The shard's part blobs with their creation times.</summary>
     public async IAsyncEnumerable<(PartRef Part, DateTimeOffset Created)> ListAsync(ShardId shard)
     {
+        await ContainerCreated(); // a shard whose batches were all inline may have made no part yet
         await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
             if (TryShardOf(blob.Name, out var owner) && owner == shard.Value) // a blob of another shape is not ours to delete
                 yield return (new PartRef(blob.Name, blob.Properties.ContentLength ?? 0, 0), blob.Properties.CreatedOn ?? DateTimeOffset.MinValue);

@@ -20,30 +20,40 @@ internal sealed partial class PartWorkerGrain(
         shard = shard.Validated();
         Validate(updates, expectedUpper, newUpper, idempotencyKey);
 
-        // Part first, state second (as in Persist): the state never names a part that is not stored.
-        ImmutableArray<PartRef> written = [];
-        if (updates.Length > 0)
+        var appends = GrainFactory.GetGrain<IShardAppends>(shard.Value);
+        if (updates.Length == 0) return await appends.CompareAndAppend(new Batch(expectedUpper, newUpper, [], idempotencyKey), expectedUpper);
+        var encoded = PartStore.Encode(updates);
+        if (encoded.Length > options.Value.MaxBatchBytes)
+            throw new PayloadTooLargeException(encoded.Length, options.Value.MaxBatchBytes);
+
+        if (encoded.Length <= options.Value.InlineWriteMaxBytes)
         {
-            var encoded = PartStore.Encode(updates);
-            if (encoded.Length > options.Value.MaxBatchBytes)
-                throw new PayloadTooLargeException(encoded.Length, options.Value.MaxBatchBytes);
-            written = [await parts.WriteAsync(shard, encoded, updates.Length)];
+            try
+            {
+                var inline = PartStore.Inline(shard, updates, encoded.Length);
+                return await appends.CompareAndAppend(new Batch(expectedUpper, newUpper, [inline], idempotencyKey), expectedUpper);
+            }
+            catch (InlineFullException)
+            {
+                // The shard holds its share of inline bytes: store this batch as a part.
+            }
         }
 
-        var batch = new Batch(expectedUpper, newUpper, written, idempotencyKey);
+        // Part first, state second (as in Persist): the state never names a part that is not stored.
+        var part = await parts.WriteAsync(shard, encoded, updates.Length);
         AppendResult result;
         try
         {
-            result = await GrainFactory.GetGrain<IShardAppends>(shard.Value).CompareAndAppend(batch, expectedUpper);
+            result = await appends.CompareAndAppend(new Batch(expectedUpper, newUpper, [part], idempotencyKey), expectedUpper);
         }
         catch (InvalidInputException)
         {
-            await DeleteAll(written); // refused: the state will never name it
+            await Delete(part); // refused: the state will never name it
             throw;
         }
         // Any other failure (storage in doubt, timeout, silo lost) may still end with the batch applied, so its part
         // stays; a retry with the same key answers, and the orphan scan deletes it if it never landed.
-        if (result.Outcome != AppendOutcome.Applied) await DeleteAll(written);
+        if (result.Outcome != AppendOutcome.Applied) await Delete(part);
         return result;
     }
 
@@ -68,19 +78,16 @@ internal sealed partial class PartWorkerGrain(
         }
     }
 
-    private async Task DeleteAll(ImmutableArray<PartRef> written)
+    private async Task Delete(PartRef part)
     {
-        foreach (var part in written)
+        try
         {
-            try
-            {
-                await parts.DeleteAsync(part);
-            }
-            catch (Exception error)
-            {
-                // Unreferenced, so harmless but for its bytes; orphan collection finds it later.
-                LogOrphaned(logger, error, part.Name);
-            }
+            await parts.DeleteAsync(part);
+        }
+        catch (Exception error)
+        {
+            // Unreferenced, so harmless but for its bytes; orphan collection finds it later.
+            LogOrphaned(logger, error, part.Name);
         }
     }
 

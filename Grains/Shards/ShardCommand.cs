@@ -5,9 +5,10 @@ namespace Orleans.Leases.Shards;
 /// <summary>A change asked of a shard. Applied by <see cref="ShardState.Apply"/>.</summary>
 public abstract record ShardCommand;
 
-/// <summary>Append <paramref name="Batch"/> if the shard's upper is <paramref name="ExpectedUpper"/>.
-/// Answers an <see cref="AppendResult"/>.</summary>
-public sealed record AppendBatch(Batch Batch, Frontier ExpectedUpper) : ShardCommand;
+/// <summary>Append <paramref name="Batch"/> if the shard's upper is <paramref name="ExpectedUpper"/>, its inline parts
+/// only while the shard's inline bytes stay within <paramref name="InlineBytesMax"/> (else
+/// <see cref="InlineFullException"/>). Answers an <see cref="AppendResult"/>.</summary>
+public sealed record AppendBatch(Batch Batch, Frontier ExpectedUpper, long InlineBytesMax = long.MaxValue) : ShardCommand;
 
 /// <summary>Replaces the run <paramref name="Replaced"/> (if it is still in the state, unchanged) by one batch made of
 /// <paramref name="Parts"/>; the replaced parts are retired at the new seqno. Answers whether it was applied.</summary>

@@ -10,7 +10,8 @@ internal sealed partial class ShardGrain
     private bool _maintaining;
     private DateTimeOffset _lastOrphanScan; // set at activation: the first scan comes one interval later
 
-    private CompactionPolicy Policy => new(options.Value.CompactionFanout, options.Value.CompactionMinBatches);
+    private CompactionPolicy Policy =>
+        new(options.Value.CompactionFanout, options.Value.CompactionMinBatches, options.Value.InlineWritesTotalMaxBytes / 2);
 
     public Task<MaintenancePlan> MaintenancePlan() => Task.FromResult(new MaintenancePlan(
         _committed.CompactionCandidates(Policy), _committed.Since, _committed.Garbage()));

@@ -69,7 +69,7 @@ internal sealed partial class ShardGrain(
     public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper)
     {
         PartStore.CheckPartsOf(Id, batch?.Parts ?? []);
-        return Submit<AppendResult>(new AppendBatch(batch!, expectedUpper));
+        return Submit<AppendResult>(new AppendBatch(batch!, expectedUpper, options.Value.InlineWritesTotalMaxBytes));
     }
 
     public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)
@@ -99,7 +99,7 @@ internal sealed partial class ShardGrain(
         var s = _committed;
         return Task.FromResult(new ShardInfo(s.SeqNo, s.Since, s.Upper, s.Batches.Count, s.Batches.Sum(b => b.Parts.Length),
             s.LiveBytes, s.Readers.Count, new ShardCounters(_commands, _stateWrites, _casConflicts, _partsDeleted), s.SeqNoSince,
-            s.Retired.Count, s.RetiredBytes));
+            s.Retired.Count, s.RetiredBytes, s.InlineBytes));
     }
 
     /// <summary>Wakes the snapshots waiting for upper to pass their as-of.</summary>

@@ -82,3 +82,9 @@ internal sealed record MaintenanceReport(
     [property: Id(0)] int Compactions,
     [property: Id(1)] int PartsDeleted,
     [property: Id(2)] int OrphansDeleted);
+
+/// <summary>An inline append refused because the shard's inline bytes are at their cap: the part worker stores the
+/// batch as a part instead. Internal to the service, never a caller's error.</summary>
+[GenerateSerializer, Alias("Leases.InlineFullException")]
+internal sealed class InlineFullException(long inlineBytes, long limit)
+    : ShardException($"The shard holds {inlineBytes} inline bytes; the cap is {limit}.");

@@ -14,8 +14,10 @@ public sealed record RetiredPart([property: Id(0)] PartRef Part, [property: Id(1
 /// lie in at most MinBatches + 2 + log_fanout(n) batches. Each rewrite of an update after its first multiplies the
 /// updates of its batch by at least fanout/(fanout − 1), so of N appended updates none is rewritten more than
 /// 1 + log_(fanout/(fanout − 1))(N) times (merges that drop updates shrink batches and may bring later merges
-/// sooner). A fanout below 2 merges only empty batches.</summary>
-public sealed record CompactionPolicy(int Fanout = 2, int MinBatches = 0);
+/// sooner). A fanout below 2 merges only empty batches. Whenever the shard's inline bytes exceed
+/// <paramref name="InlineBytesTrigger"/>, its inline batches (and any newer) are merged into a part. A MinBatches of
+/// <see cref="int.MaxValue"/> turns compaction off.</summary>
+public sealed record CompactionPolicy(int Fanout = 2, int MinBatches = 0, long InlineBytesTrigger = long.MaxValue);
 
 /// <summary>The idempotency key of an append whose batch compaction merged away, with the upper it appended to.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.CompactedKey")]
@@ -29,6 +31,11 @@ public sealed partial record ShardState
     /// older one in turn would rewrite it once per batch.</summary>
     public ImmutableArray<Batch> CompactionCandidates(CompactionPolicy policy)
     {
+        // Inline updates above their share go out to a part, whatever the sizes: from the oldest inline batch (inline
+        // batches are appends since the last compaction, so they are the newest) to the newest.
+        if (policy.MinBatches == int.MaxValue) return []; // compaction off
+        if (InlineBytes > policy.InlineBytesTrigger && Batches.FindIndex(b => InlineBytesOf(b) > 0) is var first and >= 0)
+            return [.. Batches.GetRange(first, Batches.Count - first)];
         if (Batches.Count < Math.Max(policy.MinBatches, 2)) return [];
         var newer = new long[Batches.Count]; // updates in the batches after each
         for (var i = Batches.Count - 2; i >= 0; i--) newer[i] = newer[i + 1] + Size(Batches[i + 1]);
@@ -49,6 +56,11 @@ public sealed partial record ShardState
 
     public long LiveBytes => Batches.Sum(b => b.Parts.Sum(p => p.Bytes));
 
+    /// <summary>Bytes of the updates held in the state itself (inline parts).</summary>
+    public long InlineBytes => Batches.Sum(InlineBytesOf);
+
+    private static long InlineBytesOf(Batch batch) => batch.Parts.Sum(p => p.IsInline ? p.Bytes : 0);
+
     public long RetiredBytes => Retired.Sum(r => r.Part.Bytes);
 
     private static long Size(Batch batch) => batch.Parts.Sum(p => (long)p.Updates);
@@ -59,6 +71,8 @@ public sealed partial record ShardState
         if (replaced.IsDefaultOrEmpty || replaced.Any(b => b is null || b.Parts.IsDefault) || parts.IsDefault || parts.Any(p => p is null))
             return Reject(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
         if (InvalidParts(parts) is { } invalid) return Reject(new InvalidInputException(invalid));
+        if (parts.Any(p => p.IsInline))
+            return Reject(new InvalidInputException("A compaction writes its output to stored parts, never inline."));
         var replacedParts = replaced.SelectMany(b => b.Parts).Select(p => p.Name).ToHashSet();
         if (parts.Any(p => replacedParts.Contains(p.Name)))
             return Reject(new InvalidInputException("A compaction's output must not keep a part it replaces."));
@@ -77,8 +91,9 @@ public sealed partial record ShardState
         {
             Batches = Batches.RemoveRange(start, replaced.Length).Insert(start, merged),
             CompactedKeys = keys.Count > CompactedKeysKept ? keys.RemoveRange(0, keys.Count - CompactedKeysKept) : keys,
+            // An inline part has no blob to keep for readers: a reader that leased it holds its updates.
             Retired = Retired.AddRange(Batches.GetRange(start, replaced.Length)
-                .SelectMany(b => b.Parts).Select(p => new RetiredPart(p, SeqNo))),
+                .SelectMany(b => b.Parts).Where(p => !p.IsInline).Select(p => new RetiredPart(p, SeqNo))),
         });
         return new Outcome.Applied(next, true);
     }

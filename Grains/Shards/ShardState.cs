@@ -94,7 +94,7 @@ public sealed partial record ShardState
 
     private Outcome Append(AppendBatch command)
     {
-        var (batch, expectedUpper) = command;
+        var (batch, expectedUpper, _) = command;
         if (batch is null || batch.Parts.IsDefault || batch.Parts.Any(p => p is null))
             return Reject(new InvalidAppendException("The batch, its parts list or a part is missing."));
         if (batch.Lower != expectedUpper)
@@ -118,6 +118,9 @@ public sealed partial record ShardState
             return new Outcome.Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
         if (Upper != expectedUpper)
             return new Outcome.Unchanged(new AppendResult(AppendOutcome.UpperMismatch, Upper, SeqNo), "upper mismatch");
+        var inline = InlineBytesOf(batch);
+        if (inline > 0 && InlineBytes + inline > command.InlineBytesMax)
+            return Reject(new InlineFullException(InlineBytes, command.InlineBytesMax));
 
         var next = this with { SeqNo = SeqNo + 1, Upper = batch.Upper, Batches = Batches.Add(batch) };
         return new Outcome.Applied(next, new AppendResult(AppendOutcome.Applied, next.Upper, next.SeqNo));
@@ -243,6 +246,8 @@ public sealed partial record ShardState
     private static string? InvalidParts(ImmutableArray<PartRef> parts)
     {
         if (parts.Any(p => p.Bytes < 0 || p.Updates < 1)) return "A part must hold at least one update and a byte count ≥ 0.";
+        if (parts.Any(p => p.Inline is { } inline && (inline.IsDefault || inline.Length != p.Updates || inline.Any(u => u is null))))
+            return "An inline part must hold exactly as many updates as it counts.";
         if (parts.Select(p => p.Name).Distinct().Count() != parts.Length) return "A part is named twice.";
         return null;
     }
@@ -272,6 +277,7 @@ public sealed partial record ShardState
         var live = Batches.SelectMany(b => b.Parts).Select(p => p.Name).ToHashSet();
         foreach (var retired in Retired)
         {
+            if (retired.Part.IsInline) problems.Add($"part {retired.Part.Name} is inline, so has no blob to collect, yet is retired");
             if (live.Contains(retired.Part.Name)) problems.Add($"part {retired.Part.Name} is both live and retired");
             if (retired.RetiredAt >= SeqNo) problems.Add($"part {retired.Part.Name} retired at {retired.RetiredAt}, beyond seqno {SeqNo}");
         }

@@ -55,6 +55,8 @@ public abstract class ClusterFixture : IAsyncLifetime
                 o.OrphanScanInterval = Options.OrphanScanInterval;
                 o.OrphanMinAge = Options.OrphanMinAge;
                 o.HeartbeatWriteDelay = Options.HeartbeatWriteDelay;
+                o.InlineWriteMaxBytes = Options.InlineWriteMaxBytes;
+                o.InlineWritesTotalMaxBytes = Options.InlineWritesTotalMaxBytes;
             });
             ConfigureSilo(silo);
         });
@@ -72,6 +74,7 @@ public abstract class ClusterFixture : IAsyncLifetime
     public async Task<List<string>> PartBlobsAsync(ShardId shard)
     {
         var names = new List<string>();
+        if (!await Blobs.GetBlobContainerClient(Options.PartsContainer).ExistsAsync()) return names; // no part stored yet
         await foreach (var blob in Blobs.GetBlobContainerClient(Options.PartsContainer).GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
             names.Add(blob.Name);
         return names;
@@ -90,13 +93,15 @@ public abstract class ClusterFixture : IAsyncLifetime
         Cluster.GetSiloServiceProvider().GetRequiredKeyedService<IGrainStorage>(ShardStorage.Name);
 }
 
-/// <summary>One silo on the real clock; compaction off, so the tests count appends' writes alone.</summary>
+/// <summary>One silo on the real clock; compaction off, so the tests count appends' writes alone, and every batch
+/// stored as a part, so they count part blobs (inline batches: <c>InlineBatchTests</c>).</summary>
 public sealed class ShardClusterFixture : ClusterFixture
 {
     protected override ShardServiceOptions CreateOptions()
     {
         var options = base.CreateOptions();
         options.CompactionMinBatches = int.MaxValue; // never reached
+        options.InlineWriteMaxBytes = 0;
         return options;
     }
 }

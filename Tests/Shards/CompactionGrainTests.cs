@@ -6,7 +6,7 @@ using static Orleans.Leases.Tests.Infrastructure.U;
 namespace Orleans.Leases.Tests.Shards;
 
 /// <summary>One silo on the real clock that compacts as soon as a batch holds no more updates than all newer ones, and
-/// scans for orphans on every run.</summary>
+/// scans for orphans on every run. Every batch is stored as a part, so that parts' collection is what is tested.</summary>
 public sealed class CompactionClusterFixture : ClusterFixture
 {
     public static readonly TimeSpan OrphanAge = TimeSpan.FromSeconds(2);
@@ -16,6 +16,7 @@ public sealed class CompactionClusterFixture : ClusterFixture
         var options = base.CreateOptions();
         options.CompactionFanout = 2;
         options.CompactionMinBatches = 0;
+        options.InlineWriteMaxBytes = 0;
         options.OrphanScanInterval = TimeSpan.Zero; // every run scans
         options.OrphanMinAge = OrphanAge;
         return options;

@@ -10,6 +10,7 @@ public sealed class CompactionStateTests
     private static readonly DateTimeOffset Now = DateTimeOffset.UnixEpoch;
     private static readonly LeaseSettings Lease = new() { LeaseDuration = TimeSpan.FromSeconds(60) };
     private static readonly CompactionPolicy Pairs = new(Fanout: 2);
+    private static readonly CompactionPolicy InlineOut = Pairs with { MinBatches = 1_000, InlineBytesTrigger = 15 };
 
     private static ShardState Applied(ShardState state, ShardCommand command) =>
         Assert.IsType<Outcome.Applied>(state.Apply(command, Now)).Next;
@@ -57,6 +58,53 @@ public sealed class CompactionStateTests
         Assert.Equal(true, Assert.IsType<Outcome.Unchanged>(appended.Apply(compaction, Now)).Answer);
         Assert.Equal(AppendOutcome.Applied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(appended.Apply(append, Now)).Answer).Outcome);
     }
+
+    [Fact]
+    public void An_inline_append_past_the_inline_cap_is_refused_and_a_stored_one_is_not()
+    {
+        var state = Applied(new ShardState(), InlineAppend(new ShardState(), "a"));
+
+        var refused = state.Apply(InlineAppend(state, "b", cap: 15), Now);
+
+        Assert.IsType<InlineFullException>(Assert.IsType<Outcome.Rejected>(refused).Error);
+        Assert.IsType<Outcome.Applied>(state.Apply(InlineAppend(state, "b", cap: 20), Now)); // exactly at the cap
+        var stored = new AppendBatch(new Batch(F(1), F(2), [new PartRef("b.json", 10, 1)], "b"), F(1), InlineBytesMax: 15);
+        Assert.IsType<Outcome.Applied>(state.Apply(stored, Now));
+    }
+
+    [Fact]
+    public void Compacting_inline_batches_retires_nothing_and_their_output_must_be_stored()
+    {
+        var state = Applied(new ShardState(), InlineAppend(new ShardState(), "a"));
+        state = Applied(state, InlineAppend(state, "b"));
+        var run = state.CompactionCandidates(Pairs);
+
+        Assert.IsType<Outcome.Rejected>(state.Apply(new CompactBatches(run, [new PartRef("ab.json", 15, 2, [At(0, "a"), At(1, "b")])]), Now));
+        var next = Applied(state, new CompactBatches(run, [new PartRef("ab.json", 15, 2)]));
+
+        Assert.Empty(next.Retired); // a reader that leased them holds their updates: no blob to keep
+        Assert.Equal(0, next.InlineBytes);
+        Assert.Empty(next.Violations());
+    }
+
+    [Fact]
+    public void Inline_bytes_over_their_trigger_compact_the_inline_batches_whatever_their_number()
+    {
+        var policy = new CompactionPolicy(Fanout: 2, MinBatches: 1_000, InlineBytesTrigger: 15);
+        var state = AppendOne(new ShardState(), "stored");
+        state = Applied(state, InlineAppend(state, "a"));
+        Assert.Empty(state.CompactionCandidates(policy)); // 10 inline bytes: within
+
+        state = Applied(state, InlineAppend(state, "b"));
+
+        Assert.Equal([F(1), F(2)], state.CompactionCandidates(policy).Select(b => b.Lower));
+        Assert.Empty(state.CompactionCandidates(policy with { MinBatches = int.MaxValue })); // compaction off
+    }
+
+    /// <summary>An inline append of one update at the state's upper, 10 bytes, under an inline cap.</summary>
+    private static AppendBatch InlineAppend(ShardState state, string key, long cap = long.MaxValue) =>
+        new(new Batch(state.Upper, F(state.Upper.Time + 1), [new PartRef($"{key}.json", 10, 1, [At(state.Upper.Time, key)])], key),
+            state.Upper, cap);
 
     [Fact]
     public void A_retried_append_whose_batch_was_compacted_is_still_recognised()
@@ -123,7 +171,7 @@ public sealed class CompactionStateTests
                     3 => new SyncReader(reader, F(since.Time + x), []),
                     4 => new LeaseSnapshot(reader, since, since.Time + x),
                     5 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
-                    6 => state.CompactionCandidates(Pairs) is { IsEmpty: false } run ? Compact(state, run, ref n, store) : null,
+                    6 => state.CompactionCandidates(who == 0 ? Pairs : InlineOut) is { IsEmpty: false } run ? Compact(state, run, ref n, store) : null,
                     7 => Collect(state, store),
                     8 => new ExpireReader(reader),
                     _ => null,
@@ -145,15 +193,15 @@ public sealed class CompactionStateTests
                 else continue;
 
                 Assert.Empty(state.Violations());
-                Assert.All(state.Batches.SelectMany(b => b.Parts), p => Assert.True(store.ContainsKey(p.Name), $"live part {p.Name} deleted"));
+                Assert.All(state.Batches.SelectMany(b => b.Parts), p => Assert.True(p.IsInline || store.ContainsKey(p.Name), $"live part {p.Name} deleted"));
                 for (var asOf = state.Since.Time; asOf < state.Upper.Time; asOf++)
                     Assert.Equal(Consolidation.AsOf(model, asOf).ToArray(),
-                        Consolidation.AsOf(state.Snapshot(asOf)!.Parts.SelectMany(p => store[p.Name]), asOf).ToArray());
+                        Consolidation.AsOf(state.Snapshot(asOf)!.Parts.SelectMany(p => Read(p, store)), asOf).ToArray());
                 foreach (var ((id, leaseId), (asOf, contents, parts)) in leased)
                 {
                     if (!state.Readers.TryGetValue(id, out var r) || !r.Leases.ContainsKey(leaseId)) continue; // returned or expired
-                    Assert.All(parts, p => Assert.True(store.ContainsKey(p.Name), $"leased part {p.Name} deleted (S4)"));
-                    Assert.Equal(contents.ToArray(), Consolidation.AsOf(parts.SelectMany(p => store[p.Name]), asOf).ToArray());
+                    Assert.All(parts, p => Assert.True(p.IsInline || store.ContainsKey(p.Name), $"leased part {p.Name} deleted (S4)"));
+                    Assert.Equal(contents.ToArray(), Consolidation.AsOf(parts.SelectMany(p => Read(p, store)), asOf).ToArray());
                 }
             }
         }, iter: 2000);
@@ -170,14 +218,17 @@ public sealed class CompactionStateTests
         var seed = n++;
         ImmutableArray<Update> updates = [.. Enumerable.Range(0, (int)width).Select(i => new Update($"k{(seed + i) % 3}", "v", lower + (ulong)i, diffs[i]))];
         var name = $"p{seed}";
-        store[name] = updates;
         model.AddRange(updates); // an append at the current upper always applies
-        return new AppendBatch(new Batch(F(lower), F(lower + width + 1), updates.IsEmpty ? [] : [new PartRef(name, 1, updates.Length)], name), F(lower));
+        if (updates.IsEmpty) return new AppendBatch(new Batch(F(lower), F(lower + width + 1), [], name), F(lower));
+        var inline = seed % 2 == 0; // half the appends keep their updates in the state
+        if (!inline) store[name] = updates;
+        var part = new PartRef(name, 10, updates.Length, inline ? updates : null);
+        return new AppendBatch(new Batch(F(lower), F(lower + width + 1), [part], name), F(lower));
     }
 
     private static ShardCommand Compact(ShardState state, ImmutableArray<Batch> run, ref int n, Dictionary<string, ImmutableArray<Update>> store)
     {
-        var merged = Compaction.Merge(run.SelectMany(b => b.Parts).SelectMany(p => store[p.Name]), state.Since);
+        var merged = Compaction.Merge(run.SelectMany(b => b.Parts).SelectMany(p => Read(p, store)), state.Since);
         var name = $"c{n++}";
         store[name] = merged;
         return new CompactBatches(run, merged.IsEmpty ? [] : [new PartRef(name, 1, merged.Length)]);
@@ -191,6 +242,10 @@ public sealed class CompactionStateTests
         (CompactBatches compaction, Outcome.Unchanged { Answer: false }) => compaction.Parts,
         _ => [],
     };
+
+    /// <summary>A part's updates: its own when inline, else as stored.</summary>
+    private static ImmutableArray<Update> Read(PartRef part, Dictionary<string, ImmutableArray<Update>> store) =>
+        part.Inline ?? store[part.Name];
 
     private static ShardCommand? Collect(ShardState state, Dictionary<string, ImmutableArray<Update>> store)
     {
