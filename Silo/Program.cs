@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Orleans.Configuration;
@@ -50,6 +51,15 @@ else
 
 using (host)
 {
+    try
+    {
+        _ = host.Services.GetRequiredService<IOptions<ShardServiceOptions>>().Value; // validated here, before the host logs it
+    }
+    catch (OptionsValidationException bad)
+    {
+        Console.Error.WriteLine($"error: {bad.Failures.First()}");
+        return 1;
+    }
     try
     {
         await host.StartAsync();
@@ -109,3 +119,4 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
             else if (otlp) metrics.AddOtlpExporter();
         });
 }
+

@@ -40,6 +40,8 @@ public static class ShardStorage
         if (silo.Configuration is { } configuration)
             options.Bind(configuration.GetSection(ShardServiceOptions.Section));
         if (configure is not null) options.Configure(configure);
+        options.ValidateOnStart();
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ShardServiceOptions>, ShardServiceOptionsValidator>());
 
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<ServiceMetrics>();

@@ -21,6 +21,9 @@ public sealed class BadConfigurationTests
         { "Leases__StorageConnectionString", "not a connection string", "Leases:StorageConnectionString", "is not a storage connection string" },
         { "Leases__StorageConnectionString", Unreachable(SiloProcess.FreePorts(1)[0]), "Leases:StorageConnectionString", "storage unreachable" },
         { "Leases__OrphanMinAge", "an hour", "Leases:OrphanMinAge", "\"an hour\" is not a valid System.TimeSpan" },
+        { "Leases__InlineWriteMaxBytes", "-1", "Leases:InlineWriteMaxBytes", "must be 0 up to Leases:MaxBatchBytes" },
+        { "Leases__CompactionFanout", "1", "Leases:CompactionFanout", "must be 2 or more" },
+        { "Leases__HeartbeatWriteDelay", "00:01:00", "Leases:HeartbeatWriteDelay", "below 30 s" },
     };
 
     [Theory]
