@@ -44,6 +44,16 @@ internal static class AppendBench
             rawPartUploadsPerSecond = Math.Round(uploadsPerSecond, 1),
             sequentialEtagWritesPerSecond = Math.Round(etagWritesPerSecond, 1),
             appendsVsRawUploads = Math.Round(appends.PerSecond / uploadsPerSecond, 3),
+            appendsVsEtagWrites = Math.Round(appends.PerSecond / etagWritesPerSecond, 3),
+            windowSeconds = appends.WindowSeconds,
+            firstWindowAppendsPerSecond = Math.Round(appends.FirstWindowPerSecond, 1),
+            lastWindowAppendsPerSecond = Math.Round(appends.LastWindowPerSecond, 1),
+            lastVsFirstWindow = Math.Round(appends.LastWindowPerSecond / Math.Max(appends.FirstWindowPerSecond, 1e-9), 3),
+            batches = appends.Info.Batches,
+            parts = appends.Info.Parts,
+            inlineBytes = appends.Info.InlineBytes,
+            partBytes = appends.Info.PartBytes,
+            stateBytes = appends.StateBytes,
         };
         if (json)
         {
@@ -52,14 +62,18 @@ internal static class AppendBench
         else
         {
             Console.WriteLine($"appends/s {result.appendsPerSecond} ({result.appendsVsRawUploads:P0} of raw uploads/s " +
-                              $"{result.rawPartUploadsPerSecond}), state writes/append {result.stateWritesPerAppend}, " +
-                              $"p50 {result.appendP50Ms} ms, p99 {result.appendP99Ms} ms, sequential ETag writes/s " +
-                              $"{result.sequentialEtagWritesPerSecond}");
+                              $"{result.rawPartUploadsPerSecond}, {result.appendsVsEtagWrites:P0} of sequential ETag writes/s " +
+                              $"{result.sequentialEtagWritesPerSecond}), state writes/append {result.stateWritesPerAppend}, " +
+                              $"p50 {result.appendP50Ms} ms, p99 {result.appendP99Ms} ms");
+            Console.WriteLine($"first {result.windowSeconds} s {result.firstWindowAppendsPerSecond}/s, last {result.windowSeconds} s " +
+                              $"{result.lastWindowAppendsPerSecond}/s ({result.lastVsFirstWindow:P0}); at the end {result.batches} batches, " +
+                              $"{result.parts} parts, {result.inlineBytes} of {result.partBytes} bytes inline, state {result.stateBytes} B");
         }
         return appends.Refused == 0 ? 0 : 1;
     }
 
-    private sealed record AppendFigures(double PerSecond, double StateWritesPerAppend, double P50Ms, double P99Ms, long Applied, long Refused);
+    private sealed record AppendFigures(double PerSecond, double StateWritesPerAppend, double P50Ms, double P99Ms, long Applied,
+        long Refused, int WindowSeconds, double FirstWindowPerSecond, double LastWindowPerSecond, ShardInfo Info, long StateBytes);
 
     /// <summary>Writers share one sequence of slots: slot t is the batch [t, t+1), so every append can succeed and
     /// in-flight appends pipeline.</summary>
@@ -69,6 +83,7 @@ internal static class AppendBench
         var writer = shards.Writer(shard);
         long nextSlot = -1, applied = 0, refused = 0;
         var latencies = new List<double>[writers];
+        var perSecond = new long[(int)duration.TotalSeconds + 2]; // appends applied in each second of the run
         var clock = Stopwatch.StartNew();
 
         await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
@@ -82,14 +97,21 @@ internal static class AppendBench
                     [new Update($"key-{slot:D6}", "value", slot, 1)], Frontier.At(slot), Frontier.At(slot + 1));
                 mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 Interlocked.Increment(ref result.Outcome == AppendOutcome.Applied ? ref applied : ref refused);
+                if (result.Outcome == AppendOutcome.Applied)
+                    Interlocked.Increment(ref perSecond[Math.Min((int)clock.Elapsed.TotalSeconds, perSecond.Length - 1)]);
             }
         }));
         var elapsed = clock.Elapsed.TotalSeconds;
 
         var info = await shards.InspectAsync(shard);
         var sorted = latencies.SelectMany(l => l).Order().ToArray();
+        // Whether cost grows with history: the first and the last minute (half the run when shorter than two minutes).
+        var window = Math.Max(1, Math.Min(60, (int)duration.TotalSeconds / 2));
+        var seconds = (int)duration.TotalSeconds;
         return new AppendFigures(applied / elapsed, (double)info.Counters.StateWrites / Math.Max(1, applied),
-            Percentile(sorted, 0.50), Percentile(sorted, 0.99), applied, refused);
+            Percentile(sorted, 0.50), Percentile(sorted, 0.99), applied, refused, window,
+            perSecond[..window].Sum() / (double)window, perSecond[(seconds - window)..seconds].Sum() / (double)window,
+            info, await StateBlobs.MeanBytesAsync(shard.Value, default));
     }
 
     private static async Task<double> RawUploadsAsync(BlobContainerClient container, byte[] payload, int concurrency, TimeSpan duration)

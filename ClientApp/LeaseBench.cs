@@ -118,7 +118,7 @@ internal static class LeaseBench
             if (info.IsLive) Interlocked.Increment(ref live);
             Interlocked.Add(ref unanswered, info.ClientUnanswered);
         });
-        var stateBytes = await StateBytesAsync(run, cancellation);
+        var stateBytes = await StateBlobs.MeanBytesAsync($"bench-leases-{run}-", cancellation);
         var settled = await silo.SampleAsync(settled: true); // after the window: a forced collection pauses every tick
         var intervalsMeasured = measured / settings.Heartbeat;
         var result = new
@@ -166,22 +166,6 @@ internal static class LeaseBench
         await Parallel.ForEachAsync(shards, Parallelism(64, default), async (shard, _) =>
             Interlocked.Add(ref writes, (await grains.GetGrain<IShardGrain>(shard.Value).Inspect()).Counters.StateWrites));
         return writes;
-    }
-
-    /// <summary>The mean size of the shards' state blobs: what every state write writes.</summary>
-    private static async Task<long> StateBytesAsync(string run, CancellationToken cancellation)
-    {
-        var configuration = Cluster.Configuration;
-        var container = ShardStorage.CreateBlobServiceClient(configuration[$"{ShardServiceOptions.Section}:StorageConnectionString"] ?? "UseDevelopmentStorage=true")
-            .GetBlobContainerClient(configuration[$"{ShardServiceOptions.Section}:StateContainer"] ?? new ShardServiceOptions().StateContainer);
-        long bytes = 0, blobs = 0;
-        await foreach (var blob in container.GetBlobsAsync(BlobTraits.None, BlobStates.None, null, cancellation))
-        {
-            if (!blob.Name.Contains($"bench-leases-{run}-")) continue;
-            bytes += blob.Properties.ContentLength ?? 0;
-            blobs++;
-        }
-        return blobs == 0 ? 0 : bytes / blobs;
     }
 
     private static ParallelOptions Parallelism(int degree, CancellationToken cancellation) =>
