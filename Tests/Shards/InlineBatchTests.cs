@@ -14,6 +14,7 @@ public sealed class InlineClusterFixture : ClusterFixture
     {
         var options = base.CreateOptions();
         options.InlineWritesTotalMaxBytes = 2 * Share;
+        options.InlineWriteMaxBytes = Share;
         options.CompactionMinBatches = 1_000; // the inline share alone starts compaction here
         return options;
     }
@@ -112,6 +113,7 @@ public sealed class InlineCapClusterFixture : ClusterFixture
     {
         var options = base.CreateOptions();
         options.InlineWritesTotalMaxBytes = Cap;
+        options.InlineWriteMaxBytes = Cap;
         options.CompactionMinBatches = int.MaxValue; // off
         return options;
     }
