@@ -12,8 +12,9 @@ namespace Orleans.Leases;
 /// reconnects through the other gateways it knows.</remarks>
 public static class Transient
 {
-    /// <summary>Attempts before the error is the caller's: backoff 100 ms doubling to 2 s, about 35 s in all — longer
-    /// than membership takes to declare a crashed silo dead with its default probes (3 × 5 s).</summary>
+    /// <summary>Attempts before the error is the caller's: backoff 100 ms doubling to 2 s, each wait stretched by a
+    /// random 0–50% so that clients that lost the same silo do not retry in lockstep; 35–52 s in all, longer than
+    /// membership takes to declare a crashed silo dead with its default probes (3 × 5 s).</summary>
     public const int Attempts = 20;
 
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
@@ -37,7 +38,7 @@ public static class Transient
             }
             catch (Exception error) when (IsTransient(error) && attempt < Attempts && !cancellation.IsCancellationRequested)
             {
-                await Task.Delay(delay, cancellation);
+                await Task.Delay(delay * (1 + Random.Shared.NextDouble() / 2), cancellation);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
             }
         }
