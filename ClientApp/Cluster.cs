@@ -17,7 +17,7 @@ internal sealed class Cluster : IAsyncDisposable
 
     public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
 
-    public ShardClient Shards => new(Client);
+    public ShardClient Shards => _host.Services.GetRequiredService<ShardClient>();
 
     public static IConfiguration Configuration { get; } = new ConfigurationBuilder()
         .SetBasePath(AppContext.BaseDirectory)
@@ -55,6 +55,7 @@ internal sealed class Cluster : IAsyncDisposable
         var attempts = 0;
         builder.UseOrleansClient(client =>
         {
+            client.AddShardClient();
             recovery.ConfigureClient(client.Services);
             if (tables is null)
                 client.UseLocalhostClustering([.. settings.GatewayPorts], settings.ServiceId, settings.ClusterId);
