@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 
 namespace Orleans.Leases;
 
@@ -83,16 +84,23 @@ public sealed class ReadHandle : IAsyncDisposable
     /// so nothing is collected early — and the lease grain gives it back at its next heartbeat, when this handle's
     /// answer to its ping shows that nobody holds it.</para>
     /// </summary>
-    public async Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation = default)
-    {
-        var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
-        while (true)
+    public Task<LeasedSnapshot> SnapshotAsync(ulong asOf, CancellationToken cancellation = default) =>
+        LeasesTelemetry.TraceAsync("leases.snapshot", Shard, async span =>
         {
-            if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation)) is { } leased)
-                return leased;
-            await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
-        }
-    }
+            span?.SetTag("leases.reader", Reader.Value);
+            span?.SetTag("leases.as_of", asOf);
+            var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
+            for (var rounds = 0; ; rounds++)
+            {
+                if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation)) is { } leased)
+                {
+                    span?.SetTag("leases.lease_id", leased.LeaseId);
+                    span?.SetTag("leases.wait_rounds", rounds);
+                    return leased;
+                }
+                await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
+            }
+        }, ActivityKind.Client);
 
     public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => ShardClient.FetchPartAsync(_grains, part);
 

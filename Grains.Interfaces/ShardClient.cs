@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 
 namespace Orleans.Leases;
 
@@ -79,7 +80,13 @@ public sealed class WriteHandle(IGrainFactory grains, ShardId shard)
         ImmutableArray<Update> batch = [.. updates];
         var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
         var worker = grains.GetGrain<IPartWorkerGrain>(0);
-        return Transient.RetryAsync(() => worker.Append(Shard, batch, expectedUpper, newUpper, key));
+        return LeasesTelemetry.TraceAsync("leases.append", Shard, async span =>
+        {
+            span?.SetTag("leases.updates", batch.Length);
+            var result = await Transient.RetryAsync(() => worker.Append(Shard, batch, expectedUpper, newUpper, key));
+            span?.SetTag("leases.outcome", result.Outcome.ToString());
+            return result;
+        }, ActivityKind.Client);
     }
 
     public async Task<Frontier> FetchUpperAsync() =>

@@ -6,9 +6,11 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Hosting;
+using Orleans.Leases;
 using Orleans.Leases.Configuration;
 using Orleans.Leases.Hosting;
 using Orleans.Leases.Silo;
@@ -103,6 +105,7 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
                 .ConfigureEndpoints(settings.AdvertisedIPAddress, settings.SiloPort, settings.GatewayPort);
         }
         silo.AddShardService();
+        silo.AddActivityPropagation(); // a span's grain calls are its children, across grains and silos
         if (settings.DashboardPort != 0) silo.AddDashboard();
     });
 
@@ -118,5 +121,12 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
             if (settings.OtlpEndpoint is { } endpoint) metrics.AddOtlpExporter(o => o.Endpoint = endpoint);
             else if (otlp) metrics.AddOtlpExporter();
         });
+    if (!otlp) return;
+    builder.Services.AddOpenTelemetry().WithTracing(tracing =>
+    {
+        tracing.AddSource(LeasesTelemetry.ActivitySourceName, "Microsoft.Orleans.Application", "Microsoft.Orleans.Runtime");
+        if (settings.OtlpEndpoint is { } endpoint) tracing.AddOtlpExporter(o => o.Endpoint = endpoint);
+        else tracing.AddOtlpExporter();
+    });
 }
 

@@ -40,31 +40,40 @@ internal sealed partial class CompactorGrain(
             compactions++;
         }
 
-        var deleted = await CollectGarbageAsync(shard);
+        var deleted = await CollectGarbageAsync(shardId, shard);
         var orphans = scanOrphans ? await DeleteOrphansAsync(shardId, shard) : 0;
         return new MaintenanceReport(compactions, deleted, orphans);
     }
 
-    private async Task<bool> CompactAsync(ShardId shardId, IShardMaintenance shard, MaintenancePlan plan)
-    {
-        var updates = await Task.WhenAll(plan.CompactRun.SelectMany(b => b.Parts).Select(parts.ReadAsync));
-        var merged = Compaction.Merge(updates.SelectMany(u => u), plan.Since);
-        ImmutableArray<PartRef> written = merged.IsEmpty ? [] : [await parts.WriteAsync(shardId, PartStore.Encode(merged), merged.Length)];
-        if (await shard.CompactBatches(plan.CompactRun, written)) return true;
+    private Task<bool> CompactAsync(ShardId shardId, IShardMaintenance shard, MaintenancePlan plan) =>
+        LeasesTelemetry.TraceAsync("leases.compaction", shardId, async span =>
+        {
+            var updates = await Task.WhenAll(plan.CompactRun.SelectMany(b => b.Parts).Select(parts.ReadAsync));
+            var merged = Compaction.Merge(updates.SelectMany(u => u), plan.Since);
+            span?.SetTag("leases.batches", plan.CompactRun.Length);
+            span?.SetTag("leases.updates_in", updates.Sum(u => u.Length));
+            span?.SetTag("leases.updates_out", merged.Length);
+            ImmutableArray<PartRef> written = merged.IsEmpty ? [] : [await parts.WriteAsync(shardId, PartStore.Encode(merged), merged.Length)];
+            if (await shard.CompactBatches(plan.CompactRun, written)) return true;
 
-        // The run changed under us (another compaction won): our part was never referenced.
-        foreach (var part in written) await parts.DeleteAsync(part);
-        return false;
-    }
+            // The run changed under us (another compaction won): our part was never referenced.
+            span?.SetTag("leases.superseded", true);
+            foreach (var part in written) await parts.DeleteAsync(part);
+            return false;
+        });
 
     /// <summary>Deletes the parts no hold protects, then tells the shard. A crash in between is harmless: the parts
     /// stay garbage, and deleting a deleted blob succeeds.</summary>
-    private async Task<int> CollectGarbageAsync(IShardMaintenance shard)
+    private async Task<int> CollectGarbageAsync(ShardId shardId, IShardMaintenance shard)
     {
         var garbage = (await shard.MaintenancePlan()).Garbage;
         if (garbage.IsEmpty) return 0;
-        await Task.WhenAll(garbage.Select(parts.DeleteAsync));
-        return await shard.ForgetDeletedParts([.. garbage.Select(p => p.Name)]);
+        return await LeasesTelemetry.TraceAsync("leases.gc", shardId, async span =>
+        {
+            span?.SetTag("leases.parts", garbage.Length);
+            await Task.WhenAll(garbage.Select(parts.DeleteAsync));
+            return await shard.ForgetDeletedParts([.. garbage.Select(p => p.Name)]);
+        });
     }
 
     /// <summary>Deletes part blobs the state does not name and that are too old to belong to an append in flight.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -14,20 +15,27 @@ internal sealed partial class PartWorkerGrain(
     IOptions<ShardServiceOptions> options,
     ILogger<PartWorkerGrain> logger) : Grain, IPartWorkerGrain
 {
-    public async Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,
+    public Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,
         Frontier newUpper, string idempotencyKey)
     {
         shard = shard.Validated();
         Validate(updates, expectedUpper, newUpper, idempotencyKey);
+        return LeasesTelemetry.TraceAsync("leases.append.write", shard, span => Write(shard, updates, expectedUpper, newUpper, idempotencyKey, span));
+    }
 
+    private async Task<AppendResult> Write(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,
+        Frontier newUpper, string idempotencyKey, Activity? span)
+    {
         var appends = GrainFactory.GetGrain<IShardAppends>(shard.Value);
         if (updates.Length == 0) return await appends.CompareAndAppend(new Batch(expectedUpper, newUpper, [], idempotencyKey), expectedUpper);
         var encoded = PartStore.Encode(updates);
         if (encoded.Length > options.Value.MaxBatchBytes)
             throw new PayloadTooLargeException(encoded.Length, options.Value.MaxBatchBytes);
 
+        span?.SetTag("leases.bytes", encoded.Length);
         if (encoded.Length <= options.Value.InlineWriteMaxBytes)
         {
+            span?.SetTag("leases.inline", true);
             try
             {
                 var inline = PartStore.Inline(shard, updates, encoded.Length);
@@ -40,6 +48,7 @@ internal sealed partial class PartWorkerGrain(
         }
 
         // Part first, state second (as in Persist): the state never names a part that is not stored.
+        span?.SetTag("leases.inline", false);
         var part = await parts.WriteAsync(shard, encoded, updates.Length);
         AppendResult result;
         try

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Orleans.Leases.Hosting;
 using Orleans.Leases.Shards;
@@ -226,20 +227,32 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         var returned = _returned.ToImmutableArray();
         var (urgent, tick) = (_urgent, _tickPending);
         (_urgent, _tickPending) = (false, false);
+        var span = StartSyncSpan(urgent, returned.Length);
         var call = CallShard(() => _shard.SyncReader(_reader, _requestedSince, returned, urgent));
-        if (urgent) await Synced(call, returned, tick, urgent);
+        if (urgent) await Synced(call, returned, tick, urgent, span);
         else
         {
             _heldSync = true;
-            SyncedHeld(call, returned, tick).Ignore();
+            SyncedHeld(call, returned, tick, span).Ignore();
         }
     }
 
-    private async Task SyncedHeld(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick)
+    /// <summary>The sync's span, parent of its shard call; it ends when the sync is answered.</summary>
+    private Activity? StartSyncSpan(bool urgent, int returned)
+    {
+        var span = LeasesTelemetry.Source.StartActivity("leases.sync");
+        span?.SetTag("leases.shard", _shardId.Value);
+        span?.SetTag("leases.reader", _reader.Value);
+        span?.SetTag("leases.urgent", urgent);
+        span?.SetTag("leases.returned", returned);
+        return span;
+    }
+
+    private async Task SyncedHeld(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, Activity? span)
     {
         try
         {
-            await Synced(call, returned, tick, urgent: false);
+            await Synced(call, returned, tick, urgent: false, span);
         }
         finally
         {
@@ -248,8 +261,9 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         }
     }
 
-    private async Task Synced(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, bool urgent)
+    private async Task Synced(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, bool urgent, Activity? span)
     {
+        using var _ = span;
         try
         {
             var status = await call;
@@ -264,6 +278,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         }
         catch (Exception error) when (error is ShardStorageException or TimeoutException or OrleansException)
         {
+            span?.SetStatus(ActivityStatusCode.Error, error.Message);
             _urgent |= urgent;
             // Storage or the shard is unreachable (its silo died, say): nothing was lost. Tried again soon rather
             // than a heartbeat later, so a grain just reactivated after a crash syncs well inside its lease.
@@ -278,6 +293,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         catch (ShardException error)
         {
             // A refusal of this one sync: logged, and the next heartbeat tries again. It never ends the lease by itself.
+            span?.SetStatus(ActivityStatusCode.Error, error.Message);
             _urgent |= urgent;
             LogSyncRefused(logger, error, _shardId.Value, _reader.Value);
         }

@@ -19,7 +19,7 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     public IClusterClient Client => Cluster.Client;
 
-    public ShardClient Shards => new(Client);
+    public ShardClient Shards => Client.ServiceProvider.GetRequiredService<ShardClient>();
 
     public BlobServiceClient Blobs => ShardStorage.CreateBlobServiceClient(Options.StorageConnectionString);
 
@@ -58,9 +58,15 @@ public abstract class ClusterFixture : IAsyncLifetime
                 o.InlineWriteMaxBytes = Options.InlineWriteMaxBytes;
                 o.InlineWritesTotalMaxBytes = Options.InlineWritesTotalMaxBytes;
             });
+            silo.AddActivityPropagation(); // as the Silo host does: spans reach across grains
             ConfigureSilo(silo);
         });
-        builder.ConfigureClient(ConfigureClient);
+        builder.ConfigureClient(client =>
+        {
+            client.AddShardClient(); // as an application registers it
+            client.AddActivityPropagation();
+            ConfigureClient(client);
+        });
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }

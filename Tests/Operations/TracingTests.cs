@@ -1,0 +1,50 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Orleans.Leases.Tests.Infrastructure;
+using Orleans.Leases.Tests.Shards;
+using static Orleans.Leases.Tests.Infrastructure.U;
+
+namespace Orleans.Leases.Tests.Operations;
+
+[Collection(InlineCluster.Name)]
+public sealed class TracingTests(InlineClusterFixture fixture)
+{
+    /// <summary>An append's and a leased snapshot's spans, each with the grain calls it made in its trace: the
+    /// client's span, the part worker's, and the shard's calls it led to.</summary>
+    [Fact]
+    public async Task An_append_and_a_leased_snapshot_are_traced_across_grains()
+    {
+        var shard = ClusterFixture.NewShard("traced");
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == LeasesTelemetry.ActivitySourceName || source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await fixture.Shards.Writer(shard).CompareAndAppendAsync([At(0, "a")], F(0), F(1));
+        await using var reader = await fixture.Shards.OpenReaderAsync(shard);
+        var leased = await reader.SnapshotAsync(0);
+
+        var append = Assert.Single(spans, s => s.OperationName == "leases.append" && Shard(s) == shard.Value);
+        var write = Assert.Single(spans, s => s.OperationName == "leases.append.write" && Shard(s) == shard.Value);
+        Assert.Equal(append.TraceId, write.TraceId);
+        Assert.Equal(true, write.GetTagItem("leases.inline"));
+        Assert.Equal("Applied", append.GetTagItem("leases.outcome"));
+        Assert.Contains(spans, s => s.TraceId == append.TraceId && Describes(s, "CompareAndAppend"));
+
+        var snapshot = Assert.Single(spans, s => s.OperationName == "leases.snapshot" && Shard(s) == shard.Value);
+        Assert.Equal(leased.LeaseId, snapshot.GetTagItem("leases.lease_id"));
+        Assert.Contains(spans, s => s.TraceId == snapshot.TraceId && Describes(s, "LeaseSnapshot"));
+        Assert.NotEqual(append.TraceId, snapshot.TraceId);
+    }
+
+    private static string? Shard(Activity span) => span.GetTagItem("leases.shard") as string;
+
+    /// <summary>True for a grain call's span naming <paramref name="method"/> (in its name or its rpc tags).</summary>
+    private static bool Describes(Activity span, string method) =>
+        span.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal)
+        && (span.DisplayName.Contains(method) || span.TagObjects.Any(t => t.Value?.ToString()?.Contains(method) == true));
+}
