@@ -101,12 +101,23 @@ for ((i = 0; i < silos; i++)); do
   supervise "$i" 2>>"$RUN/silo-$i.log" &
   SUPERVISORS+=($!)
 done
+# healthy PORT: the silo whose dashboard is on PORT answers /healthz with 200 (storage reachable, a shard answers).
+healthy() {
+  local reply
+  reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3) 2>/dev/null || true)
+  [[ "$reply" == "HTTP/1.1 200"* ]]
+}
+
 for ((i = 0; i < silos; i++)); do
-  if ! wait_for_port $((30000 + i)) 90 "${SUPERVISORS[$i]}"; then
-    echo "Silo $i did not start; see $RUN/silo-$i.log:" >&2
-    tail -5 "$RUN/silo-$i.log" >&2
-    exit 1
-  fi
+  deadline=$((SECONDS + 90))
+  until healthy $((8080 + i)); do
+    if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "${SUPERVISORS[$i]}" 2>/dev/null; then
+      echo "Silo $i did not become healthy; see $RUN/silo-$i.log:" >&2
+      tail -5 "$RUN/silo-$i.log" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
 done
 if [ "$silos" -gt 1 ]; then
   deadline=$((SECONDS + 60))

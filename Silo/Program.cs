@@ -47,6 +47,7 @@ else
     AddSilo(builder, settings);
     var app = builder.Build();
     app.MapPrometheusScrapingEndpoint();   // /metrics
+    app.MapHealthChecks("/healthz");       // 200 Healthy once storage and a shard answer, else 503
     app.MapOrleansDashboard();             // the dashboard at /
     host = app;
 }
@@ -91,6 +92,9 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
 {
     var cluster = settings.Cluster;
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.Recovery.ShutdownTimeout);
+    builder.Services.AddHealthChecks()
+        .AddCheck<StorageHealthCheck>("storage", timeout: TimeSpan.FromSeconds(5))
+        .AddCheck<ShardHealthCheck>("shard", timeout: TimeSpan.FromSeconds(10));
     settings.Recovery.ConfigureSilo(builder.Services);
     builder.UseOrleans(silo =>
     {

@@ -59,6 +59,17 @@ public sealed class OperatedClusterTests(OperatedClusterFixture fixture, ITestOu
         Assert.Contains(lines, l => l.StartsWith("orleans_") && l.Contains("otel_scope_name=\"Microsoft.Orleans\""));
     }
 
+    [Fact]
+    public async Task Every_silo_answers_healthz_with_storage_and_a_shard_answering()
+    {
+        foreach (var port in fixture.DashboardPorts)
+        {
+            using var reply = await Http.GetAsync($"http://127.0.0.1:{port}/healthz");
+            Assert.Equal(System.Net.HttpStatusCode.OK, reply.StatusCode);
+            Assert.Equal("Healthy", await reply.Content.ReadAsStringAsync());
+        }
+    }
+
     /// <summary>An append and a leased read, so that shard, part worker and lease grains are active.</summary>
     private async Task UseTheServiceAsync(string name)
     {
