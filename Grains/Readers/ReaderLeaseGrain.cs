@@ -227,8 +227,10 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         var returned = _returned.ToImmutableArray();
         var (urgent, tick) = (_urgent, _tickPending);
         (_urgent, _tickPending) = (false, false);
+        var outer = Activity.Current;
         var span = StartSyncSpan(urgent, returned.Length);
         var call = CallShard(() => _shard.SyncReader(_reader, _requestedSince, returned, urgent));
+        Activity.Current = outer; // the span parents its shard call only: later syncs must not become its children
         if (urgent) await Synced(call, returned, tick, urgent, span);
         else
         {

@@ -41,6 +41,31 @@ public sealed class TracingTests(InlineClusterFixture fixture)
         Assert.NotEqual(append.TraceId, snapshot.TraceId);
     }
 
+    /// <summary>Each sync's span is the parent of its shard call only: a sync that follows a held or failed one is not
+    /// its child (else a lease's syncs would make one endless trace, each span keeping the one before alive).</summary>
+    [Fact]
+    public async Task A_leases_syncs_are_separate_spans_not_one_chain()
+    {
+        var shard = ClusterFixture.NewShard("traced-syncs");
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == LeasesTelemetry.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        // A heartbeat every 0.25 s, each held back by the shard: ticks arrive while the sync before is still held.
+        await using var reader = await fixture.Shards.OpenReaderAsync(shard, new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(1) });
+        List<Activity> Syncs() => [.. spans.Where(s => s.OperationName == "leases.sync" && Shard(s) == shard.Value)];
+        await Eventually.Async(() => Task.FromResult(Syncs()), syncs => syncs.Count >= 6, "too few syncs");
+
+        var syncs = Syncs();
+        var ids = syncs.Select(s => s.SpanId).ToHashSet();
+        Assert.DoesNotContain(syncs, s => ids.Contains(s.ParentSpanId));
+    }
+
     private static string? Shard(Activity span) => span.GetTagItem("leases.shard") as string;
 
     /// <summary>True for a grain call's span naming <paramref name="method"/> (in its name or its rpc tags).</summary>
