@@ -28,6 +28,8 @@ if [ "$silos" -gt 1 ]; then export Cluster__Clustering=AzureTable; fi
 export Cluster__Clustering="${Cluster__Clustering:-Localhost}"
 export Cluster__ClusterId="${Cluster__ClusterId:-leases}"
 export Cluster__ServiceId="${Cluster__ServiceId:-orleans-leases}"
+# Every silo started here runs this build, so inline batches are safe to turn on (see the README's Configuration).
+export Leases__InlineWriteMaxBytes="${Leases__InlineWriteMaxBytes:-4096}"
 export Cluster__ConnectionString="${Cluster__ConnectionString:-UseDevelopmentStorage=true}"
 if [ "$Cluster__Clustering" = Localhost ]; then export Cluster__GatewayPort=30000; fi
 

@@ -18,8 +18,10 @@ public sealed class ShardServiceOptions
     public long MaxBatchBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>A batch whose part would be at most this many bytes is kept in the shard's state (no part blob, so an
-    /// append costs one state write). Zero stores every batch as a part.</summary>
-    public long InlineWriteMaxBytes { get; set; } = 4 * 1024;
+    /// append costs one state write); 4096 is a good value. Zero (the default) stores every batch as a part: a silo or
+    /// client of a version before inline batches drops their updates, so turn this on only once every silo and client
+    /// of the cluster runs this version.</summary>
+    public long InlineWriteMaxBytes { get; set; }
 
     /// <summary>Most bytes of inline batches a shard holds (every state write carries them); past half of it,
     /// compaction moves them out to a part, and at it, appends are stored as parts.</summary>

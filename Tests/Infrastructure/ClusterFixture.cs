@@ -28,11 +28,13 @@ public abstract class ClusterFixture : IAsyncLifetime
 
     protected ClusterFixture() => Options = CreateOptions();
 
-    /// <summary>The defaults, on Azurite, with a shorter patience for appends ahead of upper.</summary>
+    /// <summary>The defaults, on Azurite, with inline batches on (as a cluster all of this version runs) and a shorter
+    /// patience for appends ahead of upper.</summary>
     protected virtual ShardServiceOptions CreateOptions() => new()
     {
         StorageConnectionString = ConnectionString,
         AppendAheadPatience = TimeSpan.FromSeconds(3),
+        InlineWriteMaxBytes = 4096,
     };
 
     protected virtual short SiloCount => 1;
