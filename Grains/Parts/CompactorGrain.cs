@@ -53,7 +53,7 @@ internal sealed partial class CompactorGrain(
             span?.SetTag("leases.batches", plan.CompactRun.Length);
             span?.SetTag("leases.updates_in", updates.Sum(u => u.Length));
             span?.SetTag("leases.updates_out", merged.Length);
-            ImmutableArray<PartRef> written = merged.IsEmpty ? [] : [await parts.WriteAsync(shardId, PartStore.Encode(merged), merged.Length)];
+            ImmutableArray<PartRef> written = merged.IsEmpty ? [] : [await parts.WriteAsync(shardId, parts.Encode(merged), merged.Length)];
             if (await shard.CompactBatches(plan.CompactRun, written)) return true;
 
             // The run changed under us (another compaction won): our part was never referenced.

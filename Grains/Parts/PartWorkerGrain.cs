@@ -28,7 +28,7 @@ internal sealed partial class PartWorkerGrain(
     {
         var appends = GrainFactory.GetGrain<IShardAppends>(shard.Value);
         if (updates.Length == 0) return await appends.CompareAndAppend(new Batch(expectedUpper, newUpper, [], idempotencyKey), expectedUpper);
-        var encoded = PartStore.Encode(updates);
+        var encoded = parts.Encode(updates);
         if (encoded.Length > options.Value.MaxBatchBytes)
             throw new PayloadTooLargeException(encoded.Length, options.Value.MaxBatchBytes);
 
