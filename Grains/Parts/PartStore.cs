@@ -111,7 +111,8 @@ public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOpti
     /// <summary>The shard's part blobs with their creation times.</summary>
     public async IAsyncEnumerable<(PartRef Part, DateTimeOffset Created)> ListAsync(ShardId shard)
     {
-        await ContainerCreated(); // a shard whose batches were all inline may have made no part yet
+        // A shard whose batches were all inline may have made no part yet.
+        await Typed(shard.Value, async () => { await ContainerCreated(); return true; });
         await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, shard.Value + "/", default))
             if (TryShardOf(blob.Name, out var owner) && owner == shard.Value) // a blob of another shape is not ours to delete
                 yield return (new PartRef(blob.Name, blob.Properties.ContentLength ?? 0, 0), blob.Properties.CreatedOn ?? DateTimeOffset.MinValue);
