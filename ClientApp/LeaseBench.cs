@@ -194,7 +194,7 @@ internal static class LeaseBench
                 if (instrument.Meter.Name == ServiceMetrics.MeterName && instrument.Name == "leases.reader.heartbeat_lateness")
                     listener.EnableMeasurementEvents(instrument);
             };
-            _listener.SetMeasurementEventCallback<double>((_, value, _, _) => { if (_recording) _values.Add(value); });
+            _listener.SetMeasurementEventCallback<double>((_, value, _, _) => { if (_recording) _values.Add(value * 1000); }); // s → ms
             _listener.Start();
         }
 

@@ -11,23 +11,27 @@ public sealed class ServiceMetrics
     public ServiceMetrics(IMeterFactory meters)
     {
         var meter = meters.Create(MeterName);
-        Commands = meter.CreateCounter<long>("leases.shard.commands", description: "Changes submitted to shards");
-        StateWrites = meter.CreateCounter<long>("leases.shard.state_writes", description: "Conditional shard state writes");
-        CasConflicts = meter.CreateCounter<long>("leases.shard.cas_conflicts", description: "Shard state writes that lost to another writer");
-        PartsWritten = meter.CreateCounter<long>("leases.parts.written", description: "Part blobs uploaded");
-        PartsDeleted = meter.CreateCounter<long>("leases.parts.deleted", description: "Part blobs deleted");
-        Heartbeats = meter.CreateCounter<long>("leases.reader.heartbeats", description: "Heartbeat ticks of lease grains' timers");
-        HeartbeatLateness = meter.CreateHistogram<double>("leases.reader.heartbeat_lateness", "ms", "How late a heartbeat tick came, against its interval");
-        SeqNoLag = meter.CreateHistogram<long>("leases.reader.seqno_lag", description: "Shard seqno minus the reader's seqno hold, at each sync");
-        Syncs = meter.CreateCounter<long>("leases.reader.syncs", description: "Lease syncs (heartbeat + downgrades) sent to shards");
-        Wakeups = meter.CreateCounter<long>("leases.reader.wakeups", description: "Early syncs requested by a downgrade or a returned lease");
-        SinceDowngrades = meter.CreateCounter<long>("leases.reader.since_downgrades", description: "Since downgrades asked by clients");
-        Expiries = meter.CreateCounter<long>("leases.reader.expiries", description: "Reader leases ended, by cause");
-        LiveLeases = meter.CreateUpDownCounter<long>("leases.reader.live", description: "Live reader leases held by lease grains");
+        Commands = meter.CreateCounter<long>("leases.shard.commands", "{command}", "Changes submitted to shards");
+        StateWrites = meter.CreateCounter<long>("leases.shard.state_writes", "{write}", "Conditional shard state writes");
+        CasConflicts = meter.CreateCounter<long>("leases.shard.cas_conflicts", "{conflict}", "Shard state writes that lost to another writer");
+        PartsWritten = meter.CreateCounter<long>("leases.parts.written", "{part}", "Part blobs uploaded");
+        PartsDeleted = meter.CreateCounter<long>("leases.parts.deleted", "{part}", "Part blobs deleted");
+        Heartbeats = meter.CreateCounter<long>("leases.reader.heartbeats", "{heartbeat}", "Heartbeat ticks of lease grains' timers");
+        HeartbeatLateness = meter.CreateHistogram<double>("leases.reader.heartbeat_lateness", "s", "How late a heartbeat tick came, against its interval");
+        SeqNoLag = meter.CreateHistogram<long>("leases.reader.seqno_lag", "{seqno}", "Shard seqno minus the reader's seqno hold, at each sync");
+        Syncs = meter.CreateCounter<long>("leases.reader.syncs", "{sync}", "Lease syncs (heartbeat + downgrades) sent to shards");
+        Wakeups = meter.CreateCounter<long>("leases.reader.wakeups", "{wakeup}", "Early syncs requested by a downgrade or a returned lease");
+        SinceDowngrades = meter.CreateCounter<long>("leases.reader.since_downgrades", "{downgrade}", "Since downgrades asked by clients");
+        Expiries = meter.CreateCounter<long>("leases.reader.expiries", "{lease}", "Reader leases ended, by cause");
+        LiveLeases = meter.CreateUpDownCounter<long>("leases.reader.live", "{lease}", "Live reader leases held by lease grains");
         LiveBytes = meter.CreateUpDownCounter<long>("leases.shard.live_bytes", "By", "Bytes of the parts shards' batches name");
         RetiredBytes = meter.CreateUpDownCounter<long>("leases.shard.retired_bytes", "By", "Bytes of retired parts not yet deleted");
-        RetainedSeqNos = meter.CreateUpDownCounter<long>("leases.shard.retained_seqnos", description: "Sum over shards of seqno − seqno_since");
-        SinceLag = meter.CreateUpDownCounter<long>("leases.shard.since_lag", description: "Sum over shards of upper − since: times kept uncompacted for readers");
+        RetainedSeqNos = meter.CreateUpDownCounter<long>("leases.shard.retained_seqnos", "{seqno}", "Sum over shards of seqno − seqno_since");
+        AppendDuration = meter.CreateHistogram<double>("leases.append.duration", "s", "An append at its part worker: validation, part upload if stored, the shard's write",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        SyncDuration = meter.CreateHistogram<double>("leases.reader.sync.duration", "s", "A lease sync from its call to the shard's answer (a plain heartbeat's includes the time the shard held it back)",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        SinceLag = meter.CreateUpDownCounter<long>("leases.shard.since_lag", "{time}", "Sum over shards of upper − since: times kept uncompacted for readers");
     }
 
     /// <summary>Moves the shard gauges by the difference between two committed states of one shard.</summary>
@@ -42,6 +46,11 @@ public sealed class ServiceMetrics
     private static long SinceLagOf(ShardState s) =>
         s.Upper.IsEmpty || s.Since.IsEmpty || s.Upper <= s.Since ? 0 : (long)(s.Upper.Time - s.Since.Time);
 
+    /// <summary>Latency buckets from 1 ms (an inline append) to 30 s (the response timeout).</summary>
+    private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30];
+
+    public Histogram<double> AppendDuration { get; }
+    public Histogram<double> SyncDuration { get; }
     public Counter<long> Commands { get; }
     public Counter<long> StateWrites { get; }
     public Counter<long> CasConflicts { get; }

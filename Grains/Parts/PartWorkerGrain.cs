@@ -13,6 +13,7 @@ namespace Orleans.Leases.Parts;
 internal sealed partial class PartWorkerGrain(
     PartStore parts,
     IOptions<ShardServiceOptions> options,
+    ServiceMetrics metrics,
     ILogger<PartWorkerGrain> logger) : Grain, IPartWorkerGrain
 {
     public Task<AppendResult> Append(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,
@@ -20,7 +21,13 @@ internal sealed partial class PartWorkerGrain(
     {
         shard = shard.Validated();
         Validate(updates, expectedUpper, newUpper, idempotencyKey);
-        return LeasesTelemetry.TraceAsync("leases.append.write", shard, span => Write(shard, updates, expectedUpper, newUpper, idempotencyKey, span));
+        return LeasesTelemetry.TraceAsync("leases.append.write", shard, async span =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var result = await Write(shard, updates, expectedUpper, newUpper, idempotencyKey, span);
+            metrics.AppendDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            return result;
+        });
     }
 
     private async Task<AppendResult> Write(ShardId shard, ImmutableArray<Update> updates, Frontier expectedUpper,

@@ -199,7 +199,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private Task Heartbeat(CancellationToken cancellation)
     {
         var now = time.GetUtcNow();
-        if (_lastTick is { } last) metrics.HeartbeatLateness.Record(Math.Max(0, (now - last - _interval).TotalMilliseconds));
+        if (_lastTick is { } last) metrics.HeartbeatLateness.Record(Math.Max(0, (now - last - _interval).TotalSeconds));
         _lastTick = now;
         metrics.Heartbeats.Add(1);
         _tickPending = true;
@@ -266,9 +266,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private async Task Synced(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, bool urgent, Activity? span)
     {
         using var _ = span;
+        var started = time.GetTimestamp();
         try
         {
             var status = await call;
+            metrics.SyncDuration.Record(time.GetElapsedTime(started).TotalSeconds);
             // A held heartbeat and an urgent sync can answer from one write: keep the later state.
             if (status.ShardSeqNo >= _durable!.ShardSeqNo) _durable = status;
             _returned.ExceptWith(returned);

@@ -57,6 +57,7 @@ public sealed class OperatedClusterTests(OperatedClusterFixture fixture, ITestOu
         Assert.Contains(lines, l => l.StartsWith("leases_shard_commands_total{"));
         Assert.Contains(lines, l => l.StartsWith("leases_") && l.Contains("otel_scope_name=\"Orleans.Leases\""));
         Assert.Contains(lines, l => l.StartsWith("orleans_") && l.Contains("otel_scope_name=\"Microsoft.Orleans\""));
+        Assert.Contains(lines, l => l.StartsWith("leases_append_duration_seconds_bucket{")); // durations in seconds
     }
 
     [Fact]
