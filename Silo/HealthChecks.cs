@@ -1,4 +1,5 @@
 using Azure.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Orleans.Leases.Hosting;
@@ -6,7 +7,7 @@ using Orleans.Leases.Hosting;
 namespace Orleans.Leases.Silo;
 
 /// <summary>Storage reachable: the shard state container answers.</summary>
-internal sealed class StorageHealthCheck(BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IHealthCheck
+internal sealed class StorageHealthCheck([FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellation = default)
     {

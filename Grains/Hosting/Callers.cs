@@ -1,12 +1,13 @@
 using System.Security.Cryptography;
 using System.Text;
-using RequestFailedException = Azure.RequestFailedException;
 using Azure.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Leases.Parts;
 using Orleans.Leases.Readers;
 using Orleans.Leases.Shards;
 using Orleans.Runtime;
+using RequestFailedException = Azure.RequestFailedException;
 
 namespace Orleans.Leases.Hosting;
 
@@ -16,7 +17,7 @@ namespace Orleans.Leases.Hosting;
 /// a proof that it left a silo as that grain: an HMAC over (target, method, sender) keyed by a secret the silos share
 /// through storage and clients never see. A refusal changes nothing.
 /// </summary>
-internal sealed class Callers(BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IOutgoingGrainCallFilter
+internal sealed class Callers([FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IOutgoingGrainCallFilter
 {
     private const string ProofKey = "Orleans.Leases.CallProof";
     private const string KeyBlob = "orleans-leases-call-key";

@@ -5,8 +5,17 @@ public sealed class ShardServiceOptions
 {
     public const string Section = "Leases";
 
-    /// <summary>Azure Storage connection string; the default is the local Azurite development account.</summary>
+    /// <summary>Azure Storage connection string; the default is the local Azurite development account. Not used when
+    /// <see cref="StorageServiceUri"/> is set.</summary>
     public string StorageConnectionString { get; set; } = "UseDevelopmentStorage=true";
+
+    /// <summary>The blob service endpoint (<c>https://ACCOUNT.blob.core.windows.net</c>), reached with
+    /// <see cref="StorageCredential"/>: how Azure is run without keys.</summary>
+    public Uri? StorageServiceUri { get; set; }
+
+    /// <summary>The credential for <see cref="StorageServiceUri"/> (for example Azure.Identity's
+    /// <c>DefaultAzureCredential</c>); set in code.</summary>
+    public Azure.Core.TokenCredential? StorageCredential { get; set; }
 
     /// <summary>Blob container of the shard state blobs (one per shard).</summary>
     public string StateContainer { get; set; } = "shard-state";

@@ -24,6 +24,8 @@ internal sealed partial class ShardServiceOptionsValidator : IValidateOptions<Sh
         Check(ContainerName().IsMatch(o.StateContainer ?? ""), nameof(o.StateContainer), "must be a blob container name (3–63 of a-z, 0-9, '-')", o.StateContainer);
         Check(ContainerName().IsMatch(o.PartsContainer ?? "") && o.PartsContainer != o.StateContainer, nameof(o.PartsContainer),
             "must be a blob container name other than the state container's", o.PartsContainer);
+        Check(o.StorageServiceUri is null || o.StorageCredential is not null, nameof(o.StorageServiceUri),
+            "needs a StorageCredential (set in code)", o.StorageServiceUri);
         Check(o.MaxBatchBytes > 0, nameof(o.MaxBatchBytes), "must be above 0", o.MaxBatchBytes);
         Check(o.InlineWritesTotalMaxBytes is >= 0 and <= InlineTotalLimit, nameof(o.InlineWritesTotalMaxBytes),
             $"must be 0–{InlineTotalLimit}", o.InlineWritesTotalMaxBytes);

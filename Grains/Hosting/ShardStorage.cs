@@ -19,7 +19,16 @@ public static class ShardStorage
 
     /// <summary>A blob client for <paramref name="connectionString"/>. Pinned to a service version that both Azure
     /// and Azurite 3.37 accept.</summary>
-    public static BlobServiceClient CreateBlobServiceClient(string connectionString, bool quickRetries = false)
+    public static BlobServiceClient CreateBlobServiceClient(string connectionString, bool quickRetries = false) =>
+        new(connectionString, ClientOptions(quickRetries));
+
+    /// <summary>The service's blob client as <paramref name="options"/> describe it: a service URI with a credential,
+    /// or a connection string.</summary>
+    public static BlobServiceClient CreateBlobServiceClient(ShardServiceOptions options) => options.StorageServiceUri is { } uri
+        ? new(uri, options.StorageCredential ?? throw new InvalidOperationException("Leases:StorageServiceUri needs a StorageCredential."), ClientOptions(false))
+        : CreateBlobServiceClient(options.StorageConnectionString);
+
+    private static BlobClientOptions ClientOptions(bool quickRetries)
     {
         var options = new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06);
         // A request that hangs is retried after 10 s instead of the SDK's 100 s: a stuck write stalls a whole shard.
@@ -29,7 +38,7 @@ public static class ShardStorage
             options.Retry.MaxRetries = 1;
             options.Retry.Delay = TimeSpan.FromMilliseconds(200);
         }
-        return new BlobServiceClient(connectionString, options);
+        return options;
     }
 
     /// <summary>Hosts the shard service in this silo: shard state as ETag-guarded blobs in Orleans' binary format
@@ -45,7 +54,8 @@ public static class ShardStorage
 
         silo.Services.AddMetrics();
         silo.Services.AddSingleton<ServiceMetrics>();
-        silo.Services.AddSingleton(sp => CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value.StorageConnectionString));
+        // Keyed, so the host's own BlobServiceClient stays its own; a host may register this key first to supply one.
+        silo.Services.TryAddKeyedSingleton(Name, (sp, _) => CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value));
         silo.Services.AddSingleton<PartStore>();
         silo.Services.AddSingleton<Callers>();
         silo.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<Callers>());
@@ -54,9 +64,9 @@ public static class ShardStorage
         silo.Services.TryAddSingleton(TimeProvider.System);
 
         silo.AddAzureBlobGrainStorage(Name, (OptionsBuilder<AzureBlobStorageOptions> blob) =>
-            blob.Configure<IOptions<ShardServiceOptions>, Serializer>((o, service, serializer) =>
+            blob.Configure<IOptions<ShardServiceOptions>, Serializer, IServiceProvider>((o, service, serializer, services) =>
             {
-                o.BlobServiceClient = CreateBlobServiceClient(service.Value.StorageConnectionString);
+                o.BlobServiceClient = services.GetRequiredKeyedService<BlobServiceClient>(Name);
                 o.ContainerName = service.Value.StateContainer;
                 // This provider's own serializer: the silo's default serves the host's other providers.
                 o.GrainStorageSerializer = new ShardStateSerializer(serializer);

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Leases.Hosting;
 using Orleans.Serialization;
@@ -12,7 +13,7 @@ namespace Orleans.Leases.Parts;
 /// are still read), named <c>{shard}/{guid}.json</c>, written once, never changed; inline parts carry their updates
 /// and have no blob. Part names belong to the service: only this store makes them, and it touches no blob whose name it could
 /// not have made (S7).</summary>
-public sealed class PartStore(BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ServiceMetrics metrics, Serializer serializer)
+public sealed class PartStore([FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ServiceMetrics metrics, Serializer serializer)
 {
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(options.Value.PartsContainer);
     private Task? _created;

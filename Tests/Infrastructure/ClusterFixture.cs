@@ -112,6 +112,12 @@ public sealed class ShardClusterFixture : ClusterFixture
         options.InlineWriteMaxBytes = 0;
         return options;
     }
+
+    /// <summary>The blob endpoint of the host's own client: nothing listens there.</summary>
+    public static readonly Uri HostBlobs = new("http://127.0.0.1:9/devstoreaccount1");
+
+    // A host with a BlobServiceClient of its own, as an application silo may have: the service must leave it alone.
+    protected override void ConfigureSilo(ISiloBuilder silo) => silo.Services.AddSingleton(new BlobServiceClient(HostBlobs));
 }
 
 [CollectionDefinition(Name)]

@@ -1,7 +1,11 @@
 using System.Text;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Leases.Hosting;
 using Orleans.Leases.Shards;
 using Orleans.Leases.Tests.Infrastructure;
 using Orleans.Runtime;
+using Orleans.TestingHost;
 using static Orleans.Leases.Tests.Infrastructure.U;
 
 namespace Orleans.Leases.Tests.Shards;
@@ -45,6 +49,21 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         Assert.Equal(new AppendResult(AppendOutcome.UpperMismatch, F(4), 1), result);
         Assert.Equal(1UL, (await _shards.InspectAsync(shard)).SeqNo);
         Assert.Single(await fixture.PartBlobsAsync(shard)); // the refused parts were deleted
+    }
+
+    /// <summary>The silo's host registered a BlobServiceClient of its own (pointing nowhere): it keeps it, and the
+    /// service, whose client is keyed, still stores and reads.</summary>
+    [Fact]
+    public async Task The_hosts_own_blob_client_is_left_alone()
+    {
+        var services = fixture.Cluster.GetSiloServiceProvider();
+        Assert.Equal(ShardClusterFixture.HostBlobs, services.GetRequiredService<BlobServiceClient>().Uri);
+        Assert.NotEqual(ShardClusterFixture.HostBlobs, services.GetRequiredKeyedService<BlobServiceClient>(ShardStorage.Name).Uri);
+
+        var shard = ClusterFixture.NewShard("host-client");
+        await _shards.Writer(shard).CompareAndAppendAsync([At(0, "a")], F(0), F(1));
+        Assert.Equal([("a", "v", 1)], (await _shards.ReadAsync(shard, 0)).ToArray());
+        Assert.Single(await fixture.PartBlobsAsync(shard));
     }
 
     /// <summary>Parts are stored in Orleans' binary format; a part stored as a JSON array (as before) still reads.</summary>
