@@ -7,7 +7,9 @@ using Orleans.Leases.Hosting;
 namespace Orleans.Leases.Silo;
 
 /// <summary>Storage reachable: the shard state container answers.</summary>
-internal sealed class StorageHealthCheck([FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IHealthCheck
+internal sealed class StorageHealthCheck(
+    [FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs,
+    IOptions<ShardServiceOptions> options) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellation = default)
     {
@@ -18,7 +20,7 @@ internal sealed class StorageHealthCheck([FromKeyedServices(ShardStorage.Name)] 
         }
         catch (Exception error) when (error is not OperationCanceledException || !cancellation.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"storage: {error.GetBaseException().Message.Split('\n')[0].Trim()}");
+            return HealthCheckResult.Unhealthy($"storage: {StorageCheck.FirstLine(error)}");
         }
     }
 }
@@ -37,7 +39,7 @@ internal sealed class ShardHealthCheck(IGrainFactory grains) : IHealthCheck
         }
         catch (Exception error) when (error is not OperationCanceledException || !cancellation.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"shard {ProbeShard}: {error.GetBaseException().Message.Split('\n')[0].Trim()}");
+            return HealthCheckResult.Unhealthy($"shard {ProbeShard}: {StorageCheck.FirstLine(error)}");
         }
     }
 }

@@ -70,7 +70,7 @@ using (host)
     catch (Exception error)
     {
         // Whatever the checks above could not foresee (a port taken in between, membership refusing the silo).
-        Console.Error.WriteLine($"error: the silo did not start: {error.GetBaseException().Message.Split('\n')[0].Trim()}");
+        Console.Error.WriteLine($"error: the silo did not start: {StorageCheck.FirstLine(error)}");
         return 1;
     }
     var web = settings.DashboardPort == 0 ? "no dashboard" : $"dashboard http://127.0.0.1:{settings.DashboardPort}/, metrics http://127.0.0.1:{settings.DashboardPort}/metrics";
@@ -133,4 +133,3 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
         else tracing.AddOtlpExporter();
     });
 }
-

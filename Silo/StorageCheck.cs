@@ -85,7 +85,7 @@ internal static class StorageCheck
         error is FormatException or ArgumentException or InvalidOperationException;
 
     /// <summary>The innermost reason, first line only: the SDKs' messages run to many lines of headers.</summary>
-    private static string FirstLine(Exception error)
+    public static string FirstLine(Exception error)
     {
         var innermost = error is AggregateException many ? many.Flatten().InnerExceptions[0].GetBaseException() : error.GetBaseException();
         return innermost.Message.Split('\n')[0].Trim();
