@@ -124,7 +124,7 @@ internal static class AppendBench
         return new AppendFigures(applied / elapsed, (double)info.Counters.StateWrites / Math.Max(1, applied),
             Percentile(sorted, 0.50), Percentile(sorted, 0.99), applied, refused, window,
             perSecond[..window].Sum() / (double)window, perSecond[(seconds - window)..seconds].Sum() / (double)window,
-            info, await StateBlobs.MeanBytesAsync(shard.Value, default));
+            info, await ConfiguredStorage.MeanStateBytesAsync(shard.Value, default));
     }
 
     private static async Task<double> RawUploadsAsync(BlobContainerClient container, byte[] payload, int concurrency, TimeSpan duration)
@@ -158,16 +158,9 @@ internal static class AppendBench
         return writes / clock.Elapsed.TotalSeconds;
     }
 
-    private static BlobContainerClient ScratchContainer()
-    {
-        var connectionString = Cluster.Configuration["Leases:StorageConnectionString"] ?? "UseDevelopmentStorage=true";
-        var container = $"bench-scratch-{Guid.NewGuid():N}";
-        // The same pinned service version as the silo's client: one both Azure and Azurite 3.37 accept.
-        var blobs = new BlobServiceClient(connectionString, new BlobClientOptions(BlobClientOptions.ServiceVersion.V2026_06_06));
-        return blobs.GetBlobContainerClient(container);
-    }
+    private static BlobContainerClient ScratchContainer() =>
+        ConfiguredStorage.Blobs().GetBlobContainerClient($"bench-scratch-{Guid.NewGuid():N}");
 
     private static double Percentile(double[] sorted, double q) =>
         sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-
 }

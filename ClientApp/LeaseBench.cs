@@ -118,7 +118,7 @@ internal static class LeaseBench
             if (info.IsLive) Interlocked.Increment(ref live);
             Interlocked.Add(ref unanswered, info.ClientUnanswered);
         });
-        var stateBytes = await StateBlobs.MeanBytesAsync($"bench-leases-{run}-", cancellation);
+        var stateBytes = await ConfiguredStorage.MeanStateBytesAsync($"bench-leases-{run}-", cancellation);
         var settled = await silo.SampleAsync(settled: true); // after the window: a forced collection pauses every tick
         var intervalsMeasured = measured / settings.Heartbeat;
         var result = new
