@@ -16,13 +16,8 @@ public sealed class TracingTests(InlineClusterFixture fixture)
     {
         var shard = ClusterFixture.NewShard("traced");
         var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == LeasesTelemetry.ActivitySourceName || source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal),
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var listener = Record(spans, source => source.Name == LeasesTelemetry.ActivitySourceName
+                                                     || source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal));
 
         await fixture.Shards.Writer(shard).CompareAndAppendAsync([At(0, "a")], F(0), F(1));
         await using var reader = await fixture.Shards.OpenReaderAsync(shard);
@@ -48,13 +43,7 @@ public sealed class TracingTests(InlineClusterFixture fixture)
     {
         var shard = ClusterFixture.NewShard("traced-syncs");
         var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == LeasesTelemetry.ActivitySourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var listener = Record(spans, source => source.Name == LeasesTelemetry.ActivitySourceName);
 
         // A heartbeat every 0.25 s, each held back by the shard: ticks arrive while the sync before is still held.
         await using var reader = await fixture.Shards.OpenReaderAsync(shard, new LeaseSettings { LeaseDuration = TimeSpan.FromSeconds(1) });
@@ -64,6 +53,20 @@ public sealed class TracingTests(InlineClusterFixture fixture)
         var syncs = Syncs();
         var ids = syncs.Select(s => s.SpanId).ToHashSet();
         Assert.DoesNotContain(syncs, s => ids.Contains(s.ParentSpanId));
+    }
+
+    /// <summary>Records every span of the sources <paramref name="listenTo"/> accepts into <paramref name="spans"/>
+    /// once it stops, until the listener is disposed.</summary>
+    private static ActivityListener Record(ConcurrentQueue<Activity> spans, Func<ActivitySource, bool> listenTo)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = listenTo,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 
     private static string? Shard(Activity span) => span.GetTagItem("leases.shard") as string;
