@@ -11,14 +11,19 @@ namespace Orleans.Leases.Parts;
 
 /// <summary>Part blobs: the updates of one part each in Orleans' binary format (parts written before as a JSON array
 /// are still read), named <c>{shard}/{guid}.json</c>, written once, never changed; inline parts carry their updates
-/// and have no blob. Part names belong to the service: only this store makes them, and it touches no blob whose name it could
-/// not have made (S7).</summary>
-public sealed class PartStore([FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs, IOptions<ShardServiceOptions> options, ServiceMetrics metrics, Serializer serializer)
+/// and have no blob. Part names belong to the service: only this store makes them, and it touches no blob whose name
+/// it could not have made (S7).</summary>
+public sealed class PartStore(
+    [FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs,
+    IOptions<ShardServiceOptions> options,
+    ServiceMetrics metrics,
+    Serializer serializer)
 {
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(options.Value.PartsContainer);
     private Task? _created;
 
-    /// <summary>The bytes of a part: about 60% of the JSON they were, and cheaper to write and read back.</summary>
+    /// <summary>The bytes of a part: about half the JSON they were (28 B against 60 for a small update), and cheaper to
+    /// write and read back.</summary>
     public byte[] Encode(ImmutableArray<Update> updates) => serializer.SerializeToArray(updates);
 
     /// <summary>A part's updates from its bytes. A JSON array starts with '['; Orleans' binary format starts with the

@@ -32,7 +32,7 @@ public sealed partial record ShardState
     public ImmutableArray<Batch> CompactionCandidates(CompactionPolicy policy)
     {
         // Inline updates above their share go out to a part, whatever the sizes: from the oldest inline batch (inline
-        // batches are appends since the last compaction, so they are the newest) to the newest.
+        // batches are appends since the last compaction, so they are mostly the newest) to the newest.
         if (policy.MinBatches == int.MaxValue) return []; // compaction off
         if (InlineBytes > policy.InlineBytesTrigger && Batches.FindIndex(b => InlineBytesOf(b) > 0) is var first and >= 0)
             return [.. Batches.GetRange(first, Batches.Count - first)];
