@@ -9,6 +9,7 @@ using Orleans.Leases.Parts;
 using Orleans.Leases.Shards;
 using Orleans.Runtime;
 using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace Orleans.Leases.Hosting;
 
@@ -16,6 +17,9 @@ public static class ShardStorage
 {
     /// <summary>The grain storage provider holding shard state.</summary>
     public const string Name = "shards";
+
+    /// <summary>Orleans' Azure blob provider under <see cref="ShardStateStorage"/>.</summary>
+    private const string BlobsName = Name + ".blobs";
 
     /// <summary>A blob client for <paramref name="connectionString"/>. Pinned to a service version that both Azure
     /// and Azurite 3.37 accept.</summary>
@@ -63,7 +67,7 @@ public static class ShardStorage
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeldCalls>());
         silo.Services.TryAddSingleton(TimeProvider.System);
 
-        silo.AddAzureBlobGrainStorage(Name, (OptionsBuilder<AzureBlobStorageOptions> blob) =>
+        silo.AddAzureBlobGrainStorage(BlobsName, (OptionsBuilder<AzureBlobStorageOptions> blob) =>
             blob.Configure<IOptions<ShardServiceOptions>, Serializer, IServiceProvider>((o, service, serializer, services) =>
             {
                 o.BlobServiceClient = services.GetRequiredKeyedService<BlobServiceClient>(Name);
@@ -71,6 +75,7 @@ public static class ShardStorage
                 // This provider's own serializer: the silo's default serves the host's other providers.
                 o.GrainStorageSerializer = new ShardStateSerializer(serializer);
             }));
+        silo.Services.AddKeyedSingleton<IGrainStorage>(Name, (sp, _) => new ShardStateStorage(sp.GetRequiredKeyedService<IGrainStorage>(BlobsName)));
         return silo;
     }
 }

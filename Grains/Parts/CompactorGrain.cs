@@ -10,6 +10,7 @@ namespace Orleans.Leases.Parts;
 /// Compaction and garbage collection for one shard (keyed by shard id). Reads and writes blobs here, so the shard
 /// keeps serving; every change to the shard's state is one command the shard checks against its current state.
 /// </summary>
+[GrainType("leases.compactor")]
 internal sealed partial class CompactorGrain(
     PartStore parts,
     IOptions<ShardServiceOptions> options,

@@ -9,6 +9,7 @@ using Orleans.Leases.Shards;
 namespace Orleans.Leases.Parts;
 
 // Reentrant: it holds no state, and a pipelined append waits on its predecessors, which must not queue behind it.
+[GrainType("leases.part-worker")]
 [StatelessWorker, Reentrant]
 internal sealed partial class PartWorkerGrain(
     PartStore parts,

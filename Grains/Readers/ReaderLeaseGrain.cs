@@ -15,6 +15,7 @@ namespace Orleans.Leases.Readers;
 /// and the timer interleaves with calls, so a busy or blocked client never stops the heartbeat.
 /// </summary>
 // Moving it buys nothing (the next activation resumes from the durable holds); a stalled move stops its heartbeats.
+[GrainType("leases.reader-lease")]
 [Immovable]
 internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics metrics, Callers callers, ILogger<ReaderLeaseGrain> logger)
     : Grain, IReaderLeaseGrain, IReaderLeaseTask, IIncomingGrainCallFilter

@@ -12,6 +12,7 @@ namespace Orleans.Leases.Shards;
 /// (<see cref="ShardGrain.Write"/>) that applies everything pending and makes one ETag-guarded write.
 /// </summary>
 // Moving it buys nothing (the next activation reloads the state) and a stalled move stalls the shard.
+[GrainType("leases.shard")]
 [Immovable]
 internal sealed partial class ShardGrain(
     [PersistentState("shard", ShardStorage.Name)] IPersistentState<ShardState> state,

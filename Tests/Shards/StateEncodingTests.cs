@@ -182,9 +182,10 @@ public sealed class StateEncodingTests(StateEncodingFixture fixture)
 
     private GrainId GrainOf(ShardId shard) => fixture.Client.GetGrain<IShardGrain>(shard.Value).GetGrainId();
 
-    /// <summary>The blob the Azure provider keeps the shard's state in: <c>{state name}-{grain id}.json</c>.</summary>
+    /// <summary>The blob a shard's state is kept in, as every version named it (Orleans' <c>{state name}-{grain id}.json</c>
+    /// with the grain type the shard grain had before its type name took the product's prefix).</summary>
     private Azure.Storage.Blobs.BlobClient StateBlob(ShardId shard) =>
-        fixture.Blobs.GetBlobContainerClient(fixture.Options.StateContainer).GetBlobClient($"shard-{GrainOf(shard)}.json");
+        fixture.Blobs.GetBlobContainerClient(fixture.Options.StateContainer).GetBlobClient($"shard-shard/{shard.Value}.json");
 
     private async Task<byte[]> StoredBytesAsync(ShardId shard) => (await StateBlob(shard).DownloadContentAsync()).Value.Content.ToArray();
 }
