@@ -55,7 +55,7 @@ internal sealed class Cluster : IAsyncDisposable
         var attempts = 0;
         builder.UseOrleansClient(client =>
         {
-            client.AddShardClient();
+            client.AddOrleansLeasesClient();
             recovery.ConfigureClient(client.Services);
             if (tables is null)
                 client.UseLocalhostClustering([.. settings.GatewayPorts], settings.ServiceId, settings.ClusterId);

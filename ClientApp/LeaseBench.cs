@@ -37,7 +37,7 @@ internal static class LeaseBench
         builder.Configuration.AddConfiguration(Cluster.Configuration);
         builder.UseOrleans(silo => silo
             .UseLocalhostClustering(FreePort(), FreePort())
-            .AddShardService());
+            .AddOrleansLeases());
         using var host = builder.Build();
         Output.Progress(settings.Json, "starting a silo in this process...");
         try

@@ -108,7 +108,7 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
                 .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId))
                 .ConfigureEndpoints(settings.AdvertisedIPAddress, settings.SiloPort, settings.GatewayPort);
         }
-        silo.AddShardService();
+        silo.AddOrleansLeases();
         silo.AddActivityPropagation(); // a span's grain calls are its children, across grains and silos
         if (settings.DashboardPort != 0) silo.AddDashboard();
     });

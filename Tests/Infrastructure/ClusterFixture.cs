@@ -48,7 +48,7 @@ public abstract class ClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(SiloCount);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddShardService(o =>
+            silo.AddOrleansLeases(o =>
             {
                 o.StorageConnectionString = Options.StorageConnectionString;
                 o.AppendAheadPatience = Options.AppendAheadPatience;
@@ -65,7 +65,7 @@ public abstract class ClusterFixture : IAsyncLifetime
         });
         builder.ConfigureClient(client =>
         {
-            client.AddShardClient(); // as an application registers it
+            client.AddOrleansLeasesClient(); // as an application registers it
             client.AddActivityPropagation();
             ConfigureClient(client);
         });

@@ -1,15 +1,15 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Orleans.Hosting;
+using Orleans.Leases;
 
-namespace Orleans.Leases;
+namespace Orleans.Hosting;
 
 /// <summary>Registers <see cref="ShardClient"/> for the application's code, beside the Orleans client (or in a silo,
 /// for grains that read and write shards).</summary>
-public static class ShardClientExtensions
+public static class LeasesClientBuilderExtensions
 {
     /// <summary>Adds <see cref="ShardClient"/> as a singleton over the host's <see cref="IGrainFactory"/>.</summary>
-    public static IServiceCollection AddShardClient(this IServiceCollection services)
+    public static IServiceCollection AddOrleansLeasesClient(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton(sp => new ShardClient(sp.GetRequiredService<IGrainFactory>()));
@@ -17,10 +17,10 @@ public static class ShardClientExtensions
     }
 
     /// <summary>Adds <see cref="ShardClient"/> to an Orleans client.</summary>
-    public static IClientBuilder AddShardClient(this IClientBuilder client)
+    public static IClientBuilder AddOrleansLeasesClient(this IClientBuilder client)
     {
         ArgumentNullException.ThrowIfNull(client);
-        client.Services.AddShardClient();
+        client.Services.AddOrleansLeasesClient();
         return client;
     }
 }
