@@ -9,7 +9,7 @@ namespace Orleans.Leases.Shards;
 
 /// <summary>
 /// The single writer of one shard's persisted state. Calls interleave; each change goes through one writer loop
-/// (<see cref="ShardGrain.Write"/>) that applies everything pending and makes one ETag-guarded write.
+/// (<see cref="WriteCycle"/>) that applies everything pending and makes one ETag-guarded write.
 /// </summary>
 // Moving it buys nothing (the next activation reloads the state) and a stalled move stalls the shard.
 [GrainType("leases.shard")]

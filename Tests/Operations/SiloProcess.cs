@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Orleans.Leases.Tests.Infrastructure;
 
 namespace Orleans.Leases.Tests.Operations;
 
@@ -27,18 +28,8 @@ public sealed class SiloProcess : IAsyncDisposable
     public string Errors { get { lock (_errors) return _errors.ToString(); } }
 
     /// <summary>The silo program beside this test build: Silo/bin/&lt;configuration&gt;/net10.0.</summary>
-    public static string Program
-    {
-        get
-        {
-            var tests = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            var configuration = tests.Parent!.Name;
-            var root = tests;
-            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Orleans.Leases.sln"))) root = root.Parent;
-            if (root is null) throw new InvalidOperationException($"no Orleans.Leases.sln above {tests.FullName}");
-            return Path.Combine(root.FullName, "Silo", "bin", configuration, tests.Name, "Orleans.Leases.Silo.dll");
-        }
-    }
+    public static string Program =>
+        Path.Combine(Repository.Root, "Silo", "bin", Repository.Configuration, Repository.TargetFramework, "Orleans.Leases.Silo.dll");
 
     /// <summary>Starts the silo with <paramref name="settings"/> (e.g. <c>Silo__GatewayPort</c>) on top of
     /// the defaults in its appsettings.json; settings of the same name in this process's environment are replaced.</summary>
