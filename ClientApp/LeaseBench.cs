@@ -191,7 +191,7 @@ internal static class LeaseBench
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == ServiceMetrics.MeterName && instrument.Name == "leases.reader.heartbeat_lateness")
+                if (instrument.Meter.Name == LeasesTelemetry.MeterName && instrument.Name == "leases.reader.heartbeat_lateness")
                     listener.EnableMeasurementEvents(instrument);
             };
             _listener.SetMeasurementEventCallback<double>((_, value, _, _) => { if (_recording) _values.Add(value * 1000); }); // s → ms

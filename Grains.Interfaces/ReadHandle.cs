@@ -90,12 +90,15 @@ public sealed class ReadHandle : IAsyncDisposable
             span?.SetTag("leases.reader", Reader.Value);
             span?.SetTag("leases.as_of", asOf);
             var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
+            var started = Stopwatch.GetTimestamp();
             for (var rounds = 0; ; rounds++)
             {
                 if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation)) is { } leased)
                 {
                     span?.SetTag("leases.lease_id", leased.LeaseId);
                     span?.SetTag("leases.wait_rounds", rounds);
+                    LeasesTelemetry.SnapshotDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+                        new KeyValuePair<string, object?>("leases.waited", rounds > 0));
                     return leased;
                 }
                 await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);

@@ -119,7 +119,7 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
         .ConfigureResource(resource => resource.AddService(cluster.ServiceId, serviceInstanceId: $"{settings.ListenAddress}:{settings.SiloPort}"))
         .WithMetrics(metrics =>
         {
-            metrics.AddMeter(ServiceMetrics.MeterName, "Microsoft.Orleans");
+            metrics.AddMeter(LeasesTelemetry.MeterName, "Microsoft.Orleans");
             if (settings.DashboardPort != 0) metrics.AddPrometheusExporter();
             // Without a setting the exporter reads the OTEL_EXPORTER_OTLP_* variables itself.
             if (settings.OtlpEndpoint is { } endpoint) metrics.AddOtlpExporter(o => o.Endpoint = endpoint);

@@ -3,14 +3,12 @@ using Orleans.Leases.Shards;
 
 namespace Orleans.Leases.Hosting;
 
-/// <summary>The service's instruments, under one meter named <see cref="MeterName"/>.</summary>
-public sealed class ServiceMetrics
+/// <summary>The silo's instruments, under the meter <see cref="LeasesTelemetry.MeterName"/>.</summary>
+internal sealed class ServiceMetrics
 {
-    public const string MeterName = "Orleans.Leases";
-
     public ServiceMetrics(IMeterFactory meters)
     {
-        var meter = meters.Create(MeterName);
+        var meter = meters.Create(LeasesTelemetry.MeterName);
         Commands = meter.CreateCounter<long>("leases.shard.commands", "{command}", "Changes submitted to shards");
         StateWrites = meter.CreateCounter<long>("leases.shard.state_writes", "{write}", "Conditional shard state writes");
         CasConflicts = meter.CreateCounter<long>("leases.shard.cas_conflicts", "{conflict}", "Shard state writes that lost to another writer");
@@ -28,9 +26,9 @@ public sealed class ServiceMetrics
         RetiredBytes = meter.CreateUpDownCounter<long>("leases.shard.retired_bytes", "By", "Bytes of retired parts not yet deleted");
         RetainedSeqNos = meter.CreateUpDownCounter<long>("leases.shard.retained_seqnos", "{seqno}", "Sum over shards of seqno − seqno_since");
         AppendDuration = meter.CreateHistogram<double>("leases.append.duration", "s", "An append at its part worker: validation, part upload if stored, the shard's write",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+            advice: LeasesTelemetry.LatencyBuckets);
         SyncDuration = meter.CreateHistogram<double>("leases.reader.sync.duration", "s", "A lease sync from its call to the shard's answer (a plain heartbeat's includes the time the shard held it back)",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+            advice: LeasesTelemetry.LatencyBuckets);
         SinceLag = meter.CreateUpDownCounter<long>("leases.shard.since_lag", "{time}", "Sum over shards of upper − since: times kept uncompacted for readers");
     }
 
@@ -45,9 +43,6 @@ public sealed class ServiceMetrics
 
     private static long SinceLagOf(ShardState s) =>
         s.Upper.IsEmpty || s.Since.IsEmpty || s.Upper <= s.Since ? 0 : (long)(s.Upper.Time - s.Since.Time);
-
-    /// <summary>Latency buckets from 1 ms (an inline append) to 30 s (the response timeout).</summary>
-    private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30];
 
     public Histogram<double> AppendDuration { get; }
     public Histogram<double> SyncDuration { get; }

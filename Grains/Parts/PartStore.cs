@@ -13,7 +13,7 @@ namespace Orleans.Leases.Parts;
 /// are still read), named <c>{shard}/{guid}.json</c>, written once, never changed; inline parts carry their updates
 /// and have no blob. Part names belong to the service: only this store makes them, and it touches no blob whose name
 /// it could not have made (S7).</summary>
-public sealed class PartStore(
+internal sealed class PartStore(
     [FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs,
     IOptions<ShardServiceOptions> options,
     ServiceMetrics metrics,

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Orleans.Leases.Tests.Infrastructure;
 using Orleans.Leases.Tests.Shards;
 using static Orleans.Leases.Tests.Infrastructure.U;
@@ -53,6 +54,41 @@ public sealed class TracingTests(InlineClusterFixture fixture)
         var syncs = Syncs();
         var ids = syncs.Select(s => s.SpanId).ToHashSet();
         Assert.DoesNotContain(syncs, s => ids.Contains(s.ParentSpanId));
+    }
+
+    /// <summary>A client's snapshot records its duration, waits for the shard's upper included, and whether it
+    /// waited: here it had to, as of a time the shard reaches only after the call began.</summary>
+    [Fact]
+    public async Task A_snapshots_duration_is_measured_with_its_wait()
+    {
+        var shard = ClusterFixture.NewShard("measured");
+        var spans = new ConcurrentQueue<Activity>();
+        using var tracing = Record(spans, source => source.Name == LeasesTelemetry.ActivitySourceName);
+        var measured = new ConcurrentQueue<(double Seconds, object? Waited, object? Rounds)>();
+        using var meters = new MeterListener();
+        meters.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == LeasesTelemetry.MeterName && instrument.Name == "leases.snapshot.duration" && instrument.Unit == "s")
+                listener.EnableMeasurementEvents(instrument);
+        };
+        // Recorded inside the snapshot's span: its shard tells this test's measurement from others'.
+        meters.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            if (Activity.Current is { OperationName: "leases.snapshot" } span && Shard(span) == shard.Value)
+                measured.Enqueue((seconds, tags.ToArray().Single(t => t.Key == "leases.waited").Value, span.GetTagItem("leases.wait_rounds")));
+        });
+        meters.Start();
+
+        await using var reader = await fixture.Shards.OpenReaderAsync(shard);
+        var clock = Stopwatch.StartNew();
+        var snapshot = reader.SnapshotAsync(0);
+        await Task.Delay(200);
+        await fixture.Shards.Writer(shard).CompareAndAppendAsync([At(0, "a")], F(0), F(1));
+        await snapshot;
+
+        var (seconds, waited, rounds) = Assert.Single(measured);
+        Assert.InRange(seconds, 0.2, clock.Elapsed.TotalSeconds);
+        Assert.Equal((int)rounds! > 0, waited);
     }
 
     /// <summary>Records every span of the sources <paramref name="listenTo"/> accepts into <paramref name="spans"/>
