@@ -76,13 +76,14 @@ public sealed partial record ShardState
             : outcome;
     }
 
-    public ReaderStatus? StatusOf(ReaderId reader)
-    {
-        if (!Readers.TryGetValue(reader.Value, out var r)) return null;
-        return new ReaderStatus(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, Readers.MinSinceOfOthers(reader.Value),
+    public ReaderStatus? StatusOf(ReaderId reader) =>
+        Readers.TryGetValue(reader.Value, out var r) ? StatusOf(reader, r) : null;
+
+    /// <summary>The status of <paramref name="reader"/>, held here as <paramref name="r"/>.</summary>
+    private ReaderStatus StatusOf(ReaderId reader, ReaderState r) =>
+        new(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, Readers.MinSinceOfOthers(reader.Value),
             new LeaseSettings { LeaseDuration = r.LeaseDuration, HeartbeatInterval = r.HeartbeatInterval, Purpose = r.Purpose },
             r.Client is null ? null : GrainId.Parse(r.Client));
-    }
 
     /// <summary>The parts to read for as of <paramref name="asOf"/>, or null while upper ≤ asOf.</summary>
     public ShardSnapshot? Snapshot(ulong asOf)
@@ -135,11 +136,11 @@ public sealed partial record ShardState
         {
             if (existing.IsLapsed(now)) return Reject(new LeaseExpiredException(reader.Value, "its lease lapsed"));
             return existing.SecretHash == secretHash
-                ? new Outcome.Unchanged(StatusOf(reader), "registered already")
+                ? new Outcome.Unchanged(StatusOf(reader, existing), "registered already")
                 : Reject(new AccessDeniedException($"Reader '{reader.Value}' is open already, by another client."));
         }
 
-        var next = Changed(WithReaders(Readers.SetItem(reader.Value, new ReaderState
+        var registered = new ReaderState
         {
             Since = Since,
             SeqNoHold = SeqNo + 1,
@@ -149,8 +150,9 @@ public sealed partial record ShardState
             Purpose = settings.Purpose,
             Client = client.ToString(),
             SecretHash = secretHash,
-        })));
-        return new Outcome.Applied(next, next.StatusOf(reader));
+        };
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, registered)));
+        return new Outcome.Applied(next, next.StatusOf(reader, registered));
     }
 
     private Outcome Sync(SyncReader command, DateTimeOffset now)
@@ -162,13 +164,14 @@ public sealed partial record ShardState
         var leases = current.Leases.RemoveRange(returned.IsDefault ? [] : returned);
         var nextSeqNo = SeqNo + 1;
         var hold = Math.Max(current.SeqNoHold, leases.Count > 0 ? Math.Min(leases.Values.Min(), nextSeqNo) : nextSeqNo);
-        var next = Changed(WithReaders(Readers.SetItem(reader.Value, current.Heartbeat(now) with
+        var synced = current.Heartbeat(now) with
         {
             Since = Frontier.Max(current.Since, since), // a sync repeated or overtaken by a later one moves nothing back
             SeqNoHold = hold,
             Leases = leases,
-        })));
-        return new Outcome.Applied(next, next.StatusOf(reader));
+        };
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, synced)));
+        return new Outcome.Applied(next, next.StatusOf(reader, synced));
     }
 
     private Outcome Lease(LeaseSnapshot command, DateTimeOffset now)
