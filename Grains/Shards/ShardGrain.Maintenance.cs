@@ -19,12 +19,12 @@ internal sealed partial class ShardGrain
     public Task<bool> CompactBatches(ImmutableArray<Batch> replaced, ImmutableArray<PartRef> parts)
     {
         PartStore.CheckPartsOf(Id, parts);
-        return Submit<bool>(new CompactBatches(replaced, parts));
+        return Submit(new CompactBatches(replaced, parts));
     }
 
     public async Task<int> ForgetDeletedParts(ImmutableArray<string> names)
     {
-        var forgotten = await Submit<int>(new ForgetDeletedParts(names));
+        var forgotten = await Submit(new ForgetDeletedParts(names));
         _partsDeleted += forgotten;
         return forgotten;
     }

@@ -18,7 +18,7 @@ internal sealed partial class ShardGrain
         _committed.StatusOf(reader.Validated()) is { } status ? new ResumedReader(status, _committed.Readers[reader.Value].SecretHash) : null);
 
     public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId client, string secretHash) =>
-        Submit<ReaderStatus>(new RegisterReader(reader.Validated(),
+        Submit(new RegisterReader(reader.Validated(),
             (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated(), client,
             secretHash));
 
@@ -27,16 +27,16 @@ internal sealed partial class ShardGrain
         var command = new SyncReader(reader.Validated(), since, returnedLeases.IsDefault ? [] : returnedLeases);
         _lastSyncs[reader.Value] = time.GetUtcNow(); // its keeper is alive, even while this heartbeat is held back
         return !urgent && _committed.Readers.TryGetValue(reader.Value, out var current)
-            ? SubmitDeferred<ReaderStatus>(command, current.HeartbeatAllowance(options.Value.HeartbeatWriteDelay))
-            : Submit<ReaderStatus>(command);
+            ? SubmitDeferred(command, current.HeartbeatAllowance(options.Value.HeartbeatWriteDelay))
+            : Submit(command);
     }
 
     public Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf) =>
-        Submit<LeasedSnapshot?>(new LeaseSnapshot(reader.Validated(), since, asOf));
+        Submit(new LeaseSnapshot(reader.Validated(), since, asOf));
 
     public async Task ExpireReader(ReaderId reader)
     {
-        if (await Submit<ReaderStatus?>(new ExpireReader(reader.Validated())) is not null)
+        if (await Submit(new ExpireReader(reader.Validated())) is not null)
             metrics.Expiries.Add(1, new KeyValuePair<string, object?>("cause", "closed"));
     }
 
@@ -67,7 +67,7 @@ internal sealed partial class ShardGrain
         {
             try
             {
-                var expired = await Submit<int>(new ExpireLapsedReaders());
+                var expired = await Submit(new ExpireLapsedReaders());
                 metrics.Expiries.Add(expired, new KeyValuePair<string, object?>("cause", "lapsed"));
                 LogLapsed(logger, Id.Value, expired);
             }

@@ -18,7 +18,7 @@ internal sealed partial class ShardGrain
     /// write instead of bouncing back as mismatches.</summary>
     private List<PendingCommand> _parked = [];
 
-    /// <summary>Plain heartbeats held back (see <see cref="SubmitDeferred{T}"/>) until <see cref="_flushBy"/> or the
+    /// <summary>Plain heartbeats held back (see <see cref="SubmitDeferred{TAnswer}"/>) until <see cref="_flushBy"/> or the
     /// next write, whichever comes first.</summary>
     private List<PendingCommand> _deferred = [];
     private DateTimeOffset? _flushBy;
@@ -36,20 +36,20 @@ internal sealed partial class ShardGrain
 
     private long _commands, _stateWrites, _casConflicts, _partsDeleted;
 
-    private Task<T> Submit<T>(ShardCommand command)
+    private Task<TAnswer> Submit<TAnswer>(ShardCommand<TAnswer> command)
     {
-        var pending = Count(new PendingCommand(command));
+        var pending = Count(new PendingCommand<TAnswer>(command));
         _pending.Add(pending);
         _writer.Notify();
-        return AnswerOf<T>(pending);
+        return pending.Answer;
     }
 
     /// <summary>Submits a change nobody waits on urgently (a plain heartbeat): it rides the next write, or is written
     /// within <paramref name="allowance"/>. A shard's readers' heartbeats thus share about one write per interval.</summary>
-    private Task<T> SubmitDeferred<T>(ShardCommand command, TimeSpan allowance)
+    private Task<TAnswer> SubmitDeferred<TAnswer>(ShardCommand<TAnswer> command, TimeSpan allowance)
     {
-        if (allowance <= TimeSpan.Zero || held.Release.IsCancellationRequested) return Submit<T>(command);
-        var pending = Count(new PendingCommand(command));
+        if (allowance <= TimeSpan.Zero || held.Release.IsCancellationRequested) return Submit(command);
+        var pending = Count(new PendingCommand<TAnswer>(command));
         _deferred.Add(pending);
         var flushBy = time.GetUtcNow() + allowance;
         if (_deferred.Count == 1 || flushBy < _flushBy) // the first of a window, or one in a hurrier reader's
@@ -57,17 +57,15 @@ internal sealed partial class ShardGrain
             _flushBy = flushBy;
             _ = WakeWriterAfter(allowance);
         }
-        return AnswerOf<T>(pending);
+        return pending.Answer;
     }
 
-    private PendingCommand Count(PendingCommand pending)
+    private PendingCommand<TAnswer> Count<TAnswer>(PendingCommand<TAnswer> pending)
     {
         _commands++;
         metrics.Commands.Add(1);
         return pending;
     }
-
-    private static async Task<T> AnswerOf<T>(PendingCommand pending) => (T)(await pending.Answer.Task)!;
 
     /// <summary>Writes the held-back heartbeats now (a graceful deactivation: the next activation would not know them).</summary>
     private async Task FlushDeferred()
@@ -96,7 +94,6 @@ internal sealed partial class ShardGrain
         _parked = [];
         if (batch.Count == 0) return;
 
-        Outcome[] outcomes;
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -107,7 +104,7 @@ internal sealed partial class ShardGrain
                     Commit(state.State);
                     _mustReload = false;
                 }
-                outcomes = await ApplyAndWrite(batch);
+                await ApplyAndWrite(batch);
                 break;
             }
             catch (InconsistentStateException) when (attempt < MaxAttempts)
@@ -125,7 +122,7 @@ internal sealed partial class ShardGrain
                 _mustReload = true;
                 LogWriteFailed(logger, error, Id.Value, batch.Count);
                 var failure = new ShardStorageException(Id.Value, error.Message);
-                foreach (var pending in batch) pending.Answer.TrySetException(failure);
+                foreach (var pending in batch) pending.Fail(failure);
                 return;
             }
         }
@@ -133,31 +130,31 @@ internal sealed partial class ShardGrain
         var now = time.GetUtcNow();
         for (var i = 0; i < batch.Count; i++)
         {
-            if (IsAheadOfUpper(outcomes[i], batch[i]) && !release
+            if (IsAheadOfUpper(batch[i]) && !release
                 && batch[i].ParkUntil(now, options.Value.AppendAheadPatience) is { } wait)
             {
                 _parked.Add(batch[i]);
                 _ = WakeWriterAfter(wait);
             }
-            else batch[i].Complete(outcomes[i]);
+            else batch[i].Complete();
         }
         ReleaseUpperWaiters();
         MaybeStartMaintenance();
     }
 
-    /// <summary>Applies <paramref name="batch"/> in order to the committed state and writes the result once, if
-    /// anything changed.</summary>
-    private async Task<Outcome[]> ApplyAndWrite(List<PendingCommand> batch)
+    /// <summary>Applies <paramref name="batch"/> in order to the committed state, each command to the state the
+    /// previous left, and writes the result once, if anything changed.</summary>
+    private async Task ApplyAndWrite(List<PendingCommand> batch)
     {
-        var (next, outcomes) = _committed.ApplyAll([.. batch.Select(p => p.Command)], time.GetUtcNow());
-        if (ReferenceEquals(next, _committed)) return outcomes;
+        var now = time.GetUtcNow();
+        var next = batch.Aggregate(_committed, (state, pending) => pending.ApplyTo(state, now));
+        if (ReferenceEquals(next, _committed)) return;
 
         state.State = next;
         await state.WriteStateAsync();
         Commit(next);
         _stateWrites++;
         metrics.StateWrites.Add(1);
-        return outcomes;
     }
 
     private void Commit(ShardState durable)
@@ -166,9 +163,13 @@ internal sealed partial class ShardGrain
         _committed = durable;
     }
 
-    private static bool IsAheadOfUpper(Outcome outcome, PendingCommand pending) =>
-        outcome is Outcome.Unchanged { Answer: AppendResult { Outcome: AppendOutcome.UpperMismatch } mismatch }
-        && pending.Command is AppendBatch append && mismatch.Upper < append.ExpectedUpper;
+    private static bool IsAheadOfUpper(PendingCommand pending) =>
+        pending is PendingCommand<AppendResult>
+        {
+            Command: AppendBatch append,
+            Outcome: Outcome<AppendResult>.Unchanged { Answer: { Outcome: AppendOutcome.UpperMismatch } mismatch },
+        }
+        && mismatch.Upper < append.ExpectedUpper;
 
     /// <summary>Runs the writer loop after <paramref name="wait"/>, or as soon as held calls are released.</summary>
     private async Task WakeWriterAfter(TimeSpan wait)
@@ -179,11 +180,23 @@ internal sealed partial class ShardGrain
         _writer.Notify();
     }
 
-    private sealed record PendingCommand(ShardCommand Command)
+    /// <summary>A caller's command, waiting for the write that answers it. The writer loop holds commands of every
+    /// answer type; each completes its own caller, with its own type.</summary>
+    private abstract class PendingCommand
     {
         private DateTimeOffset? _parkedUntil;
 
-        public TaskCompletionSource<object?> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public abstract ShardCommand Command { get; }
+
+        /// <summary>Applies the command to <paramref name="state"/> and keeps its outcome for <see cref="Complete"/>;
+        /// answers the state after it.</summary>
+        public abstract ShardState ApplyTo(ShardState state, DateTimeOffset now);
+
+        /// <summary>Answers the caller with the outcome of the last <see cref="ApplyTo"/>, once it is durable.</summary>
+        public abstract void Complete();
+
+        /// <summary>Answers the caller with <paramref name="error"/>: the write failed or is in doubt.</summary>
+        public abstract void Fail(Exception error);
 
         /// <summary>How much longer this command may stay parked, or null when its patience is spent.</summary>
         public TimeSpan? ParkUntil(DateTimeOffset now, TimeSpan patience)
@@ -191,16 +204,35 @@ internal sealed partial class ShardGrain
             _parkedUntil ??= now + patience;
             return now < _parkedUntil ? _parkedUntil - now : null;
         }
+    }
 
-        public void Complete(Outcome outcome)
+    private sealed class PendingCommand<TAnswer>(ShardCommand<TAnswer> command) : PendingCommand
+    {
+        private readonly TaskCompletionSource<TAnswer> _answer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override ShardCommand<TAnswer> Command => command;
+
+        public Outcome<TAnswer>? Outcome { get; private set; }
+
+        public Task<TAnswer> Answer => _answer.Task;
+
+        public override ShardState ApplyTo(ShardState state, DateTimeOffset now)
         {
-            switch (outcome)
+            Outcome = state.Apply(command, now);
+            return Outcome is Outcome<TAnswer>.Applied applied ? applied.Next : state;
+        }
+
+        public override void Complete()
+        {
+            switch (Outcome)
             {
-                case Outcome.Applied applied: Answer.TrySetResult(applied.Answer); break;
-                case Outcome.Unchanged unchanged: Answer.TrySetResult(unchanged.Answer); break;
-                case Outcome.Rejected rejected: Answer.TrySetException(rejected.Error); break;
+                case Outcome<TAnswer>.Applied applied: _answer.TrySetResult(applied.Answer); break;
+                case Outcome<TAnswer>.Unchanged unchanged: _answer.TrySetResult(unchanged.Answer); break;
+                case Outcome<TAnswer>.Rejected rejected: _answer.TrySetException(rejected.Error); break;
             }
         }
+
+        public override void Fail(Exception error) => _answer.TrySetException(error);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shard {Shard}: state changed behind this activation (attempt {Attempt}); reloading and re-applying")]

@@ -70,7 +70,7 @@ internal sealed partial class ShardGrain(
     public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper)
     {
         PartStore.CheckPartsOf(Id, batch?.Parts ?? []);
-        return Submit<AppendResult>(new AppendBatch(batch!, expectedUpper, options.Value.InlineWritesTotalMaxBytes));
+        return Submit(new AppendBatch(batch!, expectedUpper, options.Value.InlineWritesTotalMaxBytes));
     }
 
     public async Task<Frontier> WaitForUpper(ulong asOf, CancellationToken cancellation)

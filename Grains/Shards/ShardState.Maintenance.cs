@@ -65,24 +65,24 @@ public sealed partial record ShardState
 
     private static long Size(Batch batch) => batch.Parts.Sum(p => (long)p.Updates);
 
-    private Outcome Compact(CompactBatches command)
+    private Outcome<bool> Compact(CompactBatches command)
     {
         var (replaced, parts) = command;
         if (replaced.IsDefaultOrEmpty || replaced.Any(b => b is null || b.Parts.IsDefault) || parts.IsDefault || parts.Any(p => p is null))
-            return Reject(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
-        if (InvalidParts(parts) is { } invalid) return Reject(new InvalidInputException(invalid));
+            return Reject<bool>(new InvalidInputException("A compaction needs the batches it replaces and its parts."));
+        if (InvalidParts(parts) is { } invalid) return Reject<bool>(new InvalidInputException(invalid));
         if (parts.Any(p => p.IsInline))
-            return Reject(new InvalidInputException("A compaction writes its output to stored parts, never inline."));
+            return Reject<bool>(new InvalidInputException("A compaction writes its output to stored parts, never inline."));
         var replacedParts = replaced.SelectMany(b => b.Parts).Select(p => p.Name).ToHashSet();
         if (parts.Any(p => replacedParts.Contains(p.Name)))
-            return Reject(new InvalidInputException("A compaction's output must not keep a part it replaces."));
+            return Reject<bool>(new InvalidInputException("A compaction's output must not keep a part it replaces."));
         // This very compaction landed already (a write in doubt that succeeded, perhaps merged again since): the state
         // names its part, so the compactor must not delete it.
-        if (NamesAny(parts)) return new Outcome.Unchanged(true, "this compaction landed in an earlier attempt");
+        if (NamesAny(parts)) return Unchanged(true, "this compaction landed in an earlier attempt");
         var start = Batches.FindIndex(b => b.Lower == replaced[0].Lower);
         if (start < 0 || start + replaced.Length > Batches.Count
             || !replaced.Select((b, i) => SameBatch(b, Batches[start + i])).All(same => same))
-            return new Outcome.Unchanged(false, "the batches changed since the compaction read them");
+            return Unchanged(false, "the batches changed since the compaction read them");
 
         var merged = new Batch(replaced[0].Lower, replaced[^1].Upper, parts, IdempotencyKey: "");
         var keys = CompactedKeys.AddRange(Batches.GetRange(start, replaced.Length)
@@ -95,14 +95,14 @@ public sealed partial record ShardState
             Retired = Retired.AddRange(Batches.GetRange(start, replaced.Length)
                 .SelectMany(b => b.Parts).Where(p => !p.IsInline).Select(p => new RetiredPart(p, SeqNo))),
         });
-        return new Outcome.Applied(next, true);
+        return Applied(next, true);
     }
 
-    private Outcome Forget(ForgetDeletedParts command)
+    private Outcome<int> Forget(ForgetDeletedParts command)
     {
         var deletable = Garbage().Select(p => p.Name).Intersect(command.Names.IsDefault ? [] : command.Names).ToHashSet();
-        if (deletable.Count == 0) return new Outcome.Unchanged(0, "none of these parts is deletable garbage");
-        return new Outcome.Applied(Changed(this with { Retired = Retired.RemoveAll(r => deletable.Contains(r.Part.Name)) }),
+        if (deletable.Count == 0) return Unchanged(0, "none of these parts is deletable garbage");
+        return Applied(Changed(this with { Retired = Retired.RemoveAll(r => deletable.Contains(r.Part.Name)) }),
             deletable.Count);
     }
 

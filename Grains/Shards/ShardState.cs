@@ -35,54 +35,47 @@ public sealed partial record ShardState
     /// <summary>min(SeqNo, every reader's seqno hold): a part retired at a seqno below it may be deleted.</summary>
     public ulong SeqNoSince => Math.Min(SeqNo, Readers.MinSeqNoHold(SeqNo));
 
-    /// <summary>Applies <paramref name="commands"/> in order, each to the state the previous left. A command that throws
-    /// is rejected alone (<see cref="MalformedCommandException"/>): one bad command never fails its neighbours.</summary>
-    public (ShardState Next, Outcome[] Outcomes) ApplyAll(IReadOnlyList<ShardCommand> commands, DateTimeOffset now)
+    /// <summary>Applies <paramref name="command"/>. A command that throws is answered rejected
+    /// (<see cref="MalformedCommandException"/>), not thrown: in a group commit, one bad command never fails its neighbours.</summary>
+    public Outcome<TAnswer> Apply<TAnswer>(ShardCommand<TAnswer> command, DateTimeOffset now)
     {
-        var next = this;
-        var outcomes = new Outcome[commands.Count];
-        for (var i = 0; i < commands.Count; i++)
+        try
         {
-            try
+            // Checked pairs each command with an outcome of its own answer type, so this cast cannot fail.
+            var outcome = (Outcome<TAnswer>)(command switch
             {
-                outcomes[i] = next.Apply(commands[i], now);
-            }
-            catch (Exception error) when (error is not OutOfMemoryException)
-            {
-                outcomes[i] = Reject(new MalformedCommandException($"{commands[i]?.GetType().Name ?? "A null command"} could not be applied: {error.Message}"));
-            }
-            if (outcomes[i] is Outcome.Applied applied) next = applied.Next;
+                AppendBatch append => Checked(append, Append(append)),
+                RegisterReader register => Checked(register, Register(register, now)),
+                SyncReader sync => Checked(sync, Sync(sync, now)),
+                LeaseSnapshot lease => Checked(lease, Lease(lease, now)),
+                ExpireReader expire => Checked(expire, Expire(expire)),
+                ExpireLapsedReaders expireLapsed => Checked(expireLapsed, ExpireLapsed(now)),
+                CompactBatches compact => Checked(compact, Compact(compact)),
+                ForgetDeletedParts forget => Checked(forget, Forget(forget)),
+                _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
+            });
+            // As in Persist, every change also expires the readers whose lease has lapsed.
+            return outcome is Outcome<TAnswer>.Applied applied && applied.Next.Readers.Lapsed(now) is { Count: > 0 } lapsed
+                ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(lapsed)) }
+                : outcome;
         }
-        return (next, outcomes);
-    }
-
-    public Outcome Apply(ShardCommand command, DateTimeOffset now)
-    {
-        var outcome = command switch
+        catch (Exception error) when (error is not OutOfMemoryException)
         {
-            AppendBatch append => Append(append),
-            RegisterReader register => Register(register, now),
-            SyncReader sync => Sync(sync, now),
-            LeaseSnapshot lease => Lease(lease, now),
-            ExpireReader expire => Expire(expire),
-            ExpireLapsedReaders => ExpireLapsed(now),
-            CompactBatches compact => Compact(compact),
-            ForgetDeletedParts forget => Forget(forget),
-            _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown shard command."),
-        };
-        // As in Persist, every change also expires the readers whose lease has lapsed.
-        return outcome is Outcome.Applied applied && applied.Next.Readers.Lapsed(now) is { Count: > 0 } lapsed
-            ? applied with { Next = applied.Next.WithReaders(applied.Next.Readers.RemoveRange(lapsed)) }
-            : outcome;
+            return Reject<TAnswer>(new MalformedCommandException($"{command?.GetType().Name ?? "A null command"} could not be applied: {error.Message}"));
+        }
     }
 
-    public ReaderStatus? StatusOf(ReaderId reader)
-    {
-        if (!Readers.TryGetValue(reader.Value, out var r)) return null;
-        return new ReaderStatus(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, Readers.MinSinceOfOthers(reader.Value),
+    /// <summary>Compiles only where <paramref name="outcome"/> answers <paramref name="command"/>'s answer type.</summary>
+    private static object Checked<TAnswer>(ShardCommand<TAnswer> command, Outcome<TAnswer> outcome) => outcome;
+
+    public ReaderStatus? StatusOf(ReaderId reader) =>
+        Readers.TryGetValue(reader.Value, out var r) ? StatusOf(reader, r) : null;
+
+    /// <summary>The status of <paramref name="reader"/>, held here as <paramref name="r"/>.</summary>
+    private ReaderStatus StatusOf(ReaderId reader, ReaderState r) =>
+        new(r.Since, r.SeqNoHold, r.LastHeartbeat, r.Leases, SeqNo, Since, Readers.MinSinceOfOthers(reader.Value),
             new LeaseSettings { LeaseDuration = r.LeaseDuration, HeartbeatInterval = r.HeartbeatInterval, Purpose = r.Purpose },
             r.Client is null ? null : GrainId.Parse(r.Client));
-    }
 
     /// <summary>The parts to read for as of <paramref name="asOf"/>, or null while upper ≤ asOf.</summary>
     public ShardSnapshot? Snapshot(ulong asOf)
@@ -92,54 +85,54 @@ public sealed partial record ShardState
         return new ShardSnapshot(asOf, SeqNo, PartsAsOf(asOf));
     }
 
-    private Outcome Append(AppendBatch command)
+    private Outcome<AppendResult> Append(AppendBatch command)
     {
         var (batch, expectedUpper, _) = command;
         if (batch is null || batch.Parts.IsDefault || batch.Parts.Any(p => p is null))
-            return Reject(new InvalidAppendException("The batch, its parts list or a part is missing."));
+            return Reject<AppendResult>(new InvalidAppendException("The batch, its parts list or a part is missing."));
         if (batch.Lower != expectedUpper)
-            return Reject(new InvalidAppendException($"The batch starts at {batch.Lower}, not at the expected upper {expectedUpper}."));
+            return Reject<AppendResult>(new InvalidAppendException($"The batch starts at {batch.Lower}, not at the expected upper {expectedUpper}."));
         if (batch.Upper <= batch.Lower)
-            return Reject(new InvalidAppendException($"newUpper {batch.Upper} must be beyond expectedUpper {batch.Lower}."));
+            return Reject<AppendResult>(new InvalidAppendException($"newUpper {batch.Upper} must be beyond expectedUpper {batch.Lower}."));
         if (!IdempotencyKey.IsValid(batch.IdempotencyKey))
-            return Reject(new InvalidAppendException(IdempotencyKey.Rule));
-        if (InvalidParts(batch.Parts) is { } invalid) return Reject(new InvalidAppendException(invalid));
+            return Reject<AppendResult>(new InvalidAppendException(IdempotencyKey.Rule));
+        if (InvalidParts(batch.Parts) is { } invalid) return Reject<AppendResult>(new InvalidAppendException(invalid));
 
         // This very batch landed already: a write in doubt that succeeded, re-applied after a reload — its batch
         // perhaps merged by compaction since. The state names its parts, so it answers Applied: the caller must not
         // delete them (a reader's seqno hold may still protect them).
         if (NamesAny(batch.Parts))
-            return new Outcome.Unchanged(new AppendResult(AppendOutcome.Applied, batch.Upper, SeqNo), "this append landed in an earlier attempt");
+            return Unchanged(new AppendResult(AppendOutcome.Applied, batch.Upper, SeqNo), "this append landed in an earlier attempt");
 
         // A retry of an applied append finds its batch, or its key once compaction merged the batch.
         var earlier = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey)?.Upper
                       ?? CompactedKeys.Find(k => k.Key == batch.IdempotencyKey)?.Upper;
         if (earlier is { } appendedTo)
-            return new Outcome.Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
+            return Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
         if (Upper != expectedUpper)
-            return new Outcome.Unchanged(new AppendResult(AppendOutcome.UpperMismatch, Upper, SeqNo), "upper mismatch");
+            return Unchanged(new AppendResult(AppendOutcome.UpperMismatch, Upper, SeqNo), "upper mismatch");
         var inline = InlineBytesOf(batch);
         if (inline > 0 && InlineBytes + inline > command.InlineBytesMax)
-            return Reject(new InlineFullException(InlineBytes, command.InlineBytesMax));
+            return Reject<AppendResult>(new InlineFullException(InlineBytes, command.InlineBytesMax));
 
         var next = this with { SeqNo = SeqNo + 1, Upper = batch.Upper, Batches = Batches.Add(batch) };
-        return new Outcome.Applied(next, new AppendResult(AppendOutcome.Applied, next.Upper, next.SeqNo));
+        return Applied(next, new AppendResult(AppendOutcome.Applied, next.Upper, next.SeqNo));
     }
 
-    private Outcome Register(RegisterReader command, DateTimeOffset now)
+    private Outcome<ReaderStatus> Register(RegisterReader command, DateTimeOffset now)
     {
         var (reader, settings, client, secretHash) = command;
         if (settings is null || client.IsDefault || string.IsNullOrEmpty(secretHash))
-            return Reject(new InvalidInputException("A reader needs its lease settings, a client to ping and its secret."));
+            return Reject<ReaderStatus>(new InvalidInputException("A reader needs its lease settings, a client to ping and its secret."));
         if (Readers.TryGetValue(reader.Value, out var existing))
         {
-            if (existing.IsLapsed(now)) return Reject(new LeaseExpiredException(reader.Value, "its lease lapsed"));
+            if (existing.IsLapsed(now)) return Reject<ReaderStatus>(new LeaseExpiredException(reader.Value, "its lease lapsed"));
             return existing.SecretHash == secretHash
-                ? new Outcome.Unchanged(StatusOf(reader), "registered already")
-                : Reject(new AccessDeniedException($"Reader '{reader.Value}' is open already, by another client."));
+                ? Unchanged(StatusOf(reader, existing), "registered already")
+                : Reject<ReaderStatus>(new AccessDeniedException($"Reader '{reader.Value}' is open already, by another client."));
         }
 
-        var next = Changed(WithReaders(Readers.SetItem(reader.Value, new ReaderState
+        var registered = new ReaderState
         {
             Since = Since,
             SeqNoHold = SeqNo + 1,
@@ -149,36 +142,38 @@ public sealed partial record ShardState
             Purpose = settings.Purpose,
             Client = client.ToString(),
             SecretHash = secretHash,
-        })));
-        return new Outcome.Applied(next, next.StatusOf(reader));
+        };
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, registered)));
+        return Applied(next, next.StatusOf(reader, registered));
     }
 
-    private Outcome Sync(SyncReader command, DateTimeOffset now)
+    private Outcome<ReaderStatus> Sync(SyncReader command, DateTimeOffset now)
     {
         var (reader, since, returned) = command;
-        if (LiveReader(reader, now) is { } error) return Reject(error);
+        if (LiveReader(reader, now) is { } error) return Reject<ReaderStatus>(error);
         var current = Readers[reader.Value];
 
         var leases = current.Leases.RemoveRange(returned.IsDefault ? [] : returned);
         var nextSeqNo = SeqNo + 1;
         var hold = Math.Max(current.SeqNoHold, leases.Count > 0 ? Math.Min(leases.Values.Min(), nextSeqNo) : nextSeqNo);
-        var next = Changed(WithReaders(Readers.SetItem(reader.Value, current.Heartbeat(now) with
+        var synced = current.Heartbeat(now) with
         {
             Since = Frontier.Max(current.Since, since), // a sync repeated or overtaken by a later one moves nothing back
             SeqNoHold = hold,
             Leases = leases,
-        })));
-        return new Outcome.Applied(next, next.StatusOf(reader));
+        };
+        var next = Changed(WithReaders(Readers.SetItem(reader.Value, synced)));
+        return Applied(next, next.StatusOf(reader, synced));
     }
 
-    private Outcome Lease(LeaseSnapshot command, DateTimeOffset now)
+    private Outcome<LeasedSnapshot?> Lease(LeaseSnapshot command, DateTimeOffset now)
     {
         var (reader, requested, asOf) = command;
-        if (LiveReader(reader, now) is { } error) return Reject(error);
+        if (LiveReader(reader, now) is { } error) return Reject<LeasedSnapshot?>(error);
         var current = Readers[reader.Value];
         var since = Frontier.Max(current.Since, requested);
-        if (!since.Contains(asOf)) return Reject(new AsOfBeforeSinceException(asOf, since));
-        if (Upper.Contains(asOf)) return new Outcome.Unchanged(null, "upper has not passed as_of yet");
+        if (!since.Contains(asOf)) return Reject<LeasedSnapshot?>(new AsOfBeforeSinceException(asOf, since));
+        if (Upper.Contains(asOf)) return Unchanged<LeasedSnapshot?>(null, "upper has not passed as_of yet");
 
         var nextSeqNo = SeqNo + 1;
         var leaseId = current.NextLeaseId;
@@ -188,22 +183,22 @@ public sealed partial record ShardState
             Leases = current.Leases.Add(leaseId, nextSeqNo),
             NextLeaseId = leaseId + 1,
         })));
-        return new Outcome.Applied(next, new LeasedSnapshot(leaseId, nextSeqNo, asOf, PartsAsOf(asOf)));
+        return Applied<LeasedSnapshot?>(next, new LeasedSnapshot(leaseId, nextSeqNo, asOf, PartsAsOf(asOf)));
     }
 
-    private Outcome Expire(ExpireReader command)
+    private Outcome<ReaderStatus?> Expire(ExpireReader command)
     {
-        if (!Readers.ContainsKey(command.Reader.Value)) return new Outcome.Unchanged(null, "not registered");
+        if (!Readers.ContainsKey(command.Reader.Value)) return Unchanged<ReaderStatus?>(null, "not registered");
         var status = StatusOf(command.Reader);
-        return new Outcome.Applied(Changed(WithReaders(Readers.Remove(command.Reader.Value))), status);
+        return Applied(Changed(WithReaders(Readers.Remove(command.Reader.Value))), status);
     }
 
-    private Outcome ExpireLapsed(DateTimeOffset now)
+    private Outcome<int> ExpireLapsed(DateTimeOffset now)
     {
         var lapsed = Readers.Lapsed(now);
         return lapsed.Count == 0
-            ? new Outcome.Unchanged(0, "no lease has lapsed")
-            : new Outcome.Applied(Changed(WithReaders(Readers.RemoveRange(lapsed))), lapsed.Count);
+            ? Unchanged(0, "no lease has lapsed")
+            : Applied(Changed(WithReaders(Readers.RemoveRange(lapsed))), lapsed.Count);
     }
 
     /// <summary>Why <paramref name="reader"/> may not act; null when it may.</summary>
@@ -252,7 +247,11 @@ public sealed partial record ShardState
         return null;
     }
 
-    private static Outcome.Rejected Reject(ShardException error) => new(error);
+    private static Outcome<TAnswer> Applied<TAnswer>(ShardState next, TAnswer answer) => new Outcome<TAnswer>.Applied(next, answer);
+
+    private static Outcome<TAnswer> Unchanged<TAnswer>(TAnswer answer, string reason) => new Outcome<TAnswer>.Unchanged(answer, reason);
+
+    private static Outcome<TAnswer> Reject<TAnswer>(ShardException error) => new Outcome<TAnswer>.Rejected(error);
 
     /// <summary>Every structural invariant of a state; the empty list means it holds. Checked by the tests
     /// after each transition.</summary>

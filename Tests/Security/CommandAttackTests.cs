@@ -11,8 +11,8 @@ public sealed class CommandAttackTests
     private static readonly DateTimeOffset Now = DateTimeOffset.UnixEpoch;
     private static readonly CompactionPolicy Pairs = new(Fanout: 2);
 
-    private static ShardState Applied(ShardState state, ShardCommand command) =>
-        Assert.IsType<Outcome.Applied>(state.Apply(command, Now)).Next;
+    private static ShardState Applied<TAnswer>(ShardState state, ShardCommand<TAnswer> command) =>
+        Assert.IsType<Outcome<TAnswer>.Applied>(state.Apply(command, Now)).Next;
 
     private static AppendBatch Append(ShardState state, string key, params PartRef[] parts) =>
         new(new Batch(state.Upper, F(state.Upper.Time + 1), [.. parts], key), state.Upper);
@@ -51,9 +51,9 @@ public sealed class CommandAttackTests
         if (what == "part held already")
             // Names a part the state holds: only a re-applied write of the part worker's own can, so it answers
             // Applied and changes nothing — never a refusal that would make the worker delete a held part.
-            Assert.Equal(AppendOutcome.Applied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(outcome).Answer).Outcome);
+            Assert.Equal(AppendOutcome.Applied, Assert.IsType<Outcome<AppendResult>.Unchanged>(outcome).Answer.Outcome);
         else
-            Assert.IsAssignableFrom<InvalidInputException>(Assert.IsType<Outcome.Rejected>(outcome).Error);
+            Assert.IsAssignableFrom<InvalidInputException>(Assert.IsType<Outcome<AppendResult>.Rejected>(outcome).Error);
     }
 
     [Fact]
@@ -62,15 +62,14 @@ public sealed class CommandAttackTests
         var state = TwoBatches();
         var first = Append(state, "c", Part("c"));
         var second = new AppendBatch(new Batch(F(3), F(4), [Part("d")], "d"), F(3));
-        ShardCommand[] commands = [first, null!, new ExpireReader(default), new AppendBatch(null!, F(3)), second];
 
-        var (next, outcomes) = state.ApplyAll(commands, Now);
+        // As the writer loop applies a group: each command to the state the previous left.
+        var next = Applied(state, first);
+        Assert.IsType<MalformedCommandException>(Assert.IsType<Outcome<int>.Rejected>(next.Apply<int>(null!, Now)).Error);
+        Assert.IsType<MalformedCommandException>(Assert.IsType<Outcome<ReaderStatus?>.Rejected>(next.Apply(new ExpireReader(default), Now)).Error);
+        Assert.IsType<InvalidAppendException>(Assert.IsType<Outcome<AppendResult>.Rejected>(next.Apply(new AppendBatch(null!, F(3)), Now)).Error);
+        next = Applied(next, second);
 
-        Assert.IsType<Outcome.Applied>(outcomes[0]);
-        Assert.IsType<MalformedCommandException>(Assert.IsType<Outcome.Rejected>(outcomes[1]).Error);
-        Assert.IsType<MalformedCommandException>(Assert.IsType<Outcome.Rejected>(outcomes[2]).Error);
-        Assert.IsType<InvalidAppendException>(Assert.IsType<Outcome.Rejected>(outcomes[3]).Error);
-        Assert.IsType<Outcome.Applied>(outcomes[4]);
         Assert.Equal((F(4), state.SeqNo + 2), (next.Upper, next.SeqNo));
         Assert.Empty(next.Violations());
     }
@@ -94,7 +93,7 @@ public sealed class CommandAttackTests
             _ => new CompactBatches(run, [new PartRef("ab", 10, 0)]),
         };
 
-        Assert.IsAssignableFrom<InvalidInputException>(Assert.IsType<Outcome.Rejected>(state.Apply(command, Now)).Error);
+        Assert.IsAssignableFrom<InvalidInputException>(Assert.IsType<Outcome<bool>.Rejected>(state.Apply(command, Now)).Error);
     }
 
     [Fact]
@@ -108,7 +107,7 @@ public sealed class CommandAttackTests
         var again = state.Apply(append, Now);
 
         // AlreadyApplied would make the part worker delete part "a", which a reader's seqno hold may still protect.
-        Assert.Equal(AppendOutcome.Applied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(again).Answer).Outcome);
+        Assert.Equal(AppendOutcome.Applied, Assert.IsType<Outcome<AppendResult>.Unchanged>(again).Answer.Outcome);
         Assert.Contains("a", state.ReferencedParts());
     }
 
@@ -121,6 +120,6 @@ public sealed class CommandAttackTests
         state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [Part("abc")])); // "ab" is retired
 
         // Answering "the run changed" would make the compactor delete "ab", which a hold may still protect.
-        Assert.Equal(true, Assert.IsType<Outcome.Unchanged>(state.Apply(first, Now)).Answer);
+        Assert.True(Assert.IsType<Outcome<bool>.Unchanged>(state.Apply(first, Now)).Answer);
     }
 }

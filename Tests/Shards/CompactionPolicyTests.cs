@@ -201,8 +201,8 @@ public sealed class CompactionPolicyTests(ITestOutputHelper output)
         }
     }
 
-    private static ShardState Applied(ShardState state, ShardCommand command) =>
-        Assert.IsType<Outcome.Applied>(state.Apply(command, Now)).Next;
+    private static ShardState Applied<TAnswer>(ShardState state, ShardCommand<TAnswer> command) =>
+        Assert.IsType<Outcome<TAnswer>.Applied>(state.Apply(command, Now)).Next;
 
     private static ShardState WithSizes(params int[] sizes)
     {

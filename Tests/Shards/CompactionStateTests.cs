@@ -12,8 +12,8 @@ public sealed class CompactionStateTests
     private static readonly CompactionPolicy Pairs = new(Fanout: 2);
     private static readonly CompactionPolicy InlineOut = Pairs with { MinBatches = 1_000, InlineBytesTrigger = 15 };
 
-    private static ShardState Applied(ShardState state, ShardCommand command) =>
-        Assert.IsType<Outcome.Applied>(state.Apply(command, Now)).Next;
+    private static ShardState Applied<TAnswer>(ShardState state, ShardCommand<TAnswer> command) =>
+        Assert.IsType<Outcome<TAnswer>.Applied>(state.Apply(command, Now)).Next;
 
     private static ShardState AppendOne(ShardState state, string key) =>
         Applied(state, new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + 1),
@@ -41,7 +41,7 @@ public sealed class CompactionStateTests
         var run = state.CompactionCandidates(Pairs);
         var compacted = Applied(state, new CompactBatches(run, [new PartRef("ab.json", 15, 2)]));
 
-        Assert.IsType<Outcome.Unchanged>(compacted.Apply(new CompactBatches(run, [new PartRef("ab2.json", 15, 2)]), Now));
+        Assert.IsType<Outcome<bool>.Unchanged>(compacted.Apply(new CompactBatches(run, [new PartRef("ab2.json", 15, 2)]), Now));
     }
 
     [Fact]
@@ -55,8 +55,8 @@ public sealed class CompactionStateTests
         var appended = Applied(compacted, append);
 
         // After a reload, the writer loop applies the same commands again: their parts must not look unreferenced.
-        Assert.Equal(true, Assert.IsType<Outcome.Unchanged>(appended.Apply(compaction, Now)).Answer);
-        Assert.Equal(AppendOutcome.Applied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(appended.Apply(append, Now)).Answer).Outcome);
+        Assert.True(Assert.IsType<Outcome<bool>.Unchanged>(appended.Apply(compaction, Now)).Answer);
+        Assert.Equal(AppendOutcome.Applied, Assert.IsType<Outcome<AppendResult>.Unchanged>(appended.Apply(append, Now)).Answer.Outcome);
     }
 
     [Fact]
@@ -66,10 +66,10 @@ public sealed class CompactionStateTests
 
         var refused = state.Apply(InlineAppend(state, "b", cap: 15), Now);
 
-        Assert.IsType<InlineFullException>(Assert.IsType<Outcome.Rejected>(refused).Error);
-        Assert.IsType<Outcome.Applied>(state.Apply(InlineAppend(state, "b", cap: 20), Now)); // exactly at the cap
+        Assert.IsType<InlineFullException>(Assert.IsType<Outcome<AppendResult>.Rejected>(refused).Error);
+        Assert.IsType<Outcome<AppendResult>.Applied>(state.Apply(InlineAppend(state, "b", cap: 20), Now)); // exactly at the cap
         var stored = new AppendBatch(new Batch(F(1), F(2), [new PartRef("b.json", 10, 1)], "b"), F(1), InlineBytesMax: 15);
-        Assert.IsType<Outcome.Applied>(state.Apply(stored, Now));
+        Assert.IsType<Outcome<AppendResult>.Applied>(state.Apply(stored, Now));
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class CompactionStateTests
         state = Applied(state, InlineAppend(state, "b"));
         var run = state.CompactionCandidates(Pairs);
 
-        Assert.IsType<Outcome.Rejected>(state.Apply(new CompactBatches(run, [new PartRef("ab.json", 15, 2, [At(0, "a"), At(1, "b")])]), Now));
+        Assert.IsType<Outcome<bool>.Rejected>(state.Apply(new CompactBatches(run, [new PartRef("ab.json", 15, 2, [At(0, "a"), At(1, "b")])]), Now));
         var next = Applied(state, new CompactBatches(run, [new PartRef("ab.json", 15, 2)]));
 
         Assert.Empty(next.Retired); // a reader that leased them holds their updates: no blob to keep
@@ -114,22 +114,22 @@ public sealed class CompactionStateTests
 
         var retry = state.Apply(new AppendBatch(new Batch(F(0), F(1), [], "a"), F(0)), Now);
 
-        Assert.Equal(AppendOutcome.AlreadyApplied, Assert.IsType<AppendResult>(Assert.IsType<Outcome.Unchanged>(retry).Answer).Outcome);
+        Assert.Equal(AppendOutcome.AlreadyApplied, Assert.IsType<Outcome<AppendResult>.Unchanged>(retry).Answer.Outcome);
     }
 
     [Fact]
     public void Retired_parts_become_garbage_only_once_every_hold_has_passed_them()
     {
         var state = Applied(AppendOne(new ShardState(), "a"), Register(new ReaderId("r"), Lease));
-        var lease = (Outcome.Applied)state.Apply(new LeaseSnapshot(new ReaderId("r"), F(0), 0), Now);
+        var lease = (Outcome<LeasedSnapshot?>.Applied)state.Apply(new LeaseSnapshot(new ReaderId("r"), F(0), 0), Now);
         state = AppendOne(lease.Next, "b");
         state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), [new PartRef("ab.json", 15, 2)]));
         state = Applied(state, new SyncReader(new ReaderId("r"), F(0), []));
 
         Assert.Empty(state.Garbage());
-        Assert.IsType<Outcome.Unchanged>(state.Apply(new ForgetDeletedParts(["a.json"]), Now));
+        Assert.IsType<Outcome<int>.Unchanged>(state.Apply(new ForgetDeletedParts(["a.json"]), Now));
 
-        state = Applied(state, new SyncReader(new ReaderId("r"), F(0), [((LeasedSnapshot)lease.Answer!).LeaseId]));
+        state = Applied(state, new SyncReader(new ReaderId("r"), F(0), [lease.Answer!.LeaseId]));
 
         Assert.Equal(["a.json", "b.json"], state.Garbage().Select(p => p.Name));
         state = Applied(state, new ForgetDeletedParts(["a.json", "b.json"]));
@@ -164,33 +164,36 @@ public sealed class CompactionStateTests
                 var reader = new ReaderId($"r{who}");
                 var current = state.Readers.GetValueOrDefault(reader.Value);
                 var since = current?.Since ?? state.Since;
-                ShardCommand? command = kind switch
+
+                // Moves the state on, if the command applies.
+                bool TryApply<TAnswer>(ShardCommand<TAnswer>? command, Action<TAnswer>? answered = null)
                 {
-                    0 or 1 => NewAppend(state, x, diffs, ref n, store, model),
-                    2 => Register(reader, Lease),
-                    3 => new SyncReader(reader, F(since.Time + x), []),
-                    4 => new LeaseSnapshot(reader, since, since.Time + x),
-                    5 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
-                    6 => state.CompactionCandidates(who == 0 ? Pairs : InlineOut) is { IsEmpty: false } run ? Compact(state, run, ref n, store) : null,
-                    7 => Collect(state, store),
-                    8 => new ExpireReader(reader),
-                    _ => null,
+                    if (command is null || state.Apply(command, now) is not Outcome<TAnswer>.Applied applied) return false;
+                    state = applied.Next;
+                    if (command is AppendBatch or CompactBatches) landed.Add(command);
+                    answered?.Invoke(applied.Answer);
+                    return true;
+                }
+                var changed = kind switch
+                {
+                    0 or 1 => TryApply(NewAppend(state, x, diffs, ref n, store, model)),
+                    2 => TryApply(Register(reader, Lease)),
+                    3 => TryApply(new SyncReader(reader, F(since.Time + x), [])),
+                    4 => TryApply(new LeaseSnapshot(reader, since, since.Time + x),
+                        lease => leased[(reader.Value, lease!.LeaseId)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts)),
+                    5 => TryApply(new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)])),
+                    6 => state.CompactionCandidates(who == 0 ? Pairs : InlineOut) is { IsEmpty: false } run && TryApply(Compact(state, run, ref n, store)),
+                    7 => TryApply(Collect(state, store)),
+                    8 => TryApply(new ExpireReader(reader)),
+                    _ => false,
                 };
                 if (kind == 9 && landed.Count > 0)
                 {
-                    var again = landed[^(1 + (int)(x % landed.Count))];
-                    var outcome = state.Apply(again, now);
-                    Assert.False(outcome is Outcome.Applied, "a write that landed was applied twice (S6)");
-                    foreach (var part in DeletedByTheCaller(again, outcome)) store.Remove(part.Name);
+                    var (appliedAgain, deleted) = ApplyAgain(state, landed[^(1 + (int)(x % landed.Count))], now);
+                    Assert.False(appliedAgain, "a write that landed was applied twice (S6)");
+                    foreach (var part in deleted) store.Remove(part.Name);
                 }
-                else if (command is not null && state.Apply(command, now) is Outcome.Applied applied)
-                {
-                    state = applied.Next;
-                    if (command is AppendBatch or CompactBatches) landed.Add(command);
-                    if (applied.Answer is LeasedSnapshot lease)
-                        leased[(reader.Value, lease.LeaseId)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts);
-                }
-                else continue;
+                else if (!changed) continue;
 
                 Assert.Empty(state.Violations());
                 Assert.All(state.Batches.SelectMany(b => b.Parts), p => Assert.True(p.IsInline || store.ContainsKey(p.Name), $"live part {p.Name} deleted"));
@@ -211,7 +214,7 @@ public sealed class CompactionStateTests
     private static readonly Gen<long> Diff = Gen.Frequency(
         (6, 1L), (6, -1L), (1, long.MaxValue), (1, long.MaxValue - 1), (1, long.MinValue), (1, long.MinValue + 1));
 
-    private static ShardCommand NewAppend(ShardState state, uint width, long[] diffs, ref int n,
+    private static AppendBatch NewAppend(ShardState state, uint width, long[] diffs, ref int n,
         Dictionary<string, ImmutableArray<Update>> store, List<Update> model)
     {
         var lower = state.Upper.Time;
@@ -226,7 +229,7 @@ public sealed class CompactionStateTests
         return new AppendBatch(new Batch(F(lower), F(lower + width + 1), [part], name), F(lower));
     }
 
-    private static ShardCommand Compact(ShardState state, ImmutableArray<Batch> run, ref int n, Dictionary<string, ImmutableArray<Update>> store)
+    private static CompactBatches Compact(ShardState state, ImmutableArray<Batch> run, ref int n, Dictionary<string, ImmutableArray<Update>> store)
     {
         var merged = Compaction.Merge(run.SelectMany(b => b.Parts).SelectMany(p => Read(p, store)), state.Since);
         var name = $"c{n++}";
@@ -234,20 +237,31 @@ public sealed class CompactionStateTests
         return new CompactBatches(run, merged.IsEmpty ? [] : [new PartRef(name, 1, merged.Length)]);
     }
 
-    /// <summary>The parts the part worker (append) or compactor (compaction) deletes on this answer.</summary>
-    private static ImmutableArray<PartRef> DeletedByTheCaller(ShardCommand write, Outcome outcome) => (write, outcome) switch
+    /// <summary>Applies a write that landed again: whether it applied, and the parts the part worker (append) or
+    /// compactor (compaction) deletes on its answer.</summary>
+    private static (bool Applied, ImmutableArray<PartRef> Deleted) ApplyAgain(ShardState state, ShardCommand write, DateTimeOffset now) => write switch
     {
-        (AppendBatch append, Outcome.Rejected { Error: InvalidInputException }) => append.Batch.Parts,
-        (AppendBatch append, Outcome.Unchanged { Answer: AppendResult { Outcome: not AppendOutcome.Applied } }) => append.Batch.Parts,
-        (CompactBatches compaction, Outcome.Unchanged { Answer: false }) => compaction.Parts,
-        _ => [],
+        AppendBatch append => state.Apply(append, now) switch
+        {
+            Outcome<AppendResult>.Applied => (true, []),
+            Outcome<AppendResult>.Rejected { Error: InvalidInputException } => (false, append.Batch.Parts),
+            Outcome<AppendResult>.Unchanged { Answer.Outcome: not AppendOutcome.Applied } => (false, append.Batch.Parts),
+            _ => (false, []),
+        },
+        CompactBatches compaction => state.Apply(compaction, now) switch
+        {
+            Outcome<bool>.Applied => (true, []),
+            Outcome<bool>.Unchanged { Answer: false } => (false, compaction.Parts),
+            _ => (false, []),
+        },
+        _ => throw new ArgumentOutOfRangeException(nameof(write), write, "Only appends and compactions land."),
     };
 
     /// <summary>A part's updates: its own when inline, else as stored.</summary>
     private static ImmutableArray<Update> Read(PartRef part, Dictionary<string, ImmutableArray<Update>> store) =>
         part.Inline ?? store[part.Name];
 
-    private static ShardCommand? Collect(ShardState state, Dictionary<string, ImmutableArray<Update>> store)
+    private static ForgetDeletedParts? Collect(ShardState state, Dictionary<string, ImmutableArray<Update>> store)
     {
         var garbage = state.Garbage();
         foreach (var part in garbage) store.Remove(part.Name);

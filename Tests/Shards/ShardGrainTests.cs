@@ -132,7 +132,7 @@ public sealed class ShardGrainTests(ShardClusterFixture fixture)
         var grainId = fixture.Client.GetGrain<IShardGrain>(shard.Value).GetGrainId();
         var behind = new GrainState<ShardState>();
         await fixture.ShardStateStorage.ReadStateAsync("shard", grainId, behind);
-        behind.State = ((Outcome.Applied)behind.State!.Apply(
+        behind.State = Assert.IsType<Outcome<AppendResult>.Applied>(behind.State!.Apply(
             new AppendBatch(new Batch(F(1), F(5), [], "behind"), F(1)), DateTimeOffset.UtcNow)).Next;
         await fixture.ShardStateStorage.WriteStateAsync("shard", grainId, behind);
 

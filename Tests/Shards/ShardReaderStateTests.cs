@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using CsCheck;
 using Orleans.Leases.Shards;
 using static Orleans.Leases.Tests.Infrastructure.U;
@@ -10,8 +11,8 @@ public sealed class ShardReaderStateTests
     private static readonly LeaseSettings Lease = new() { LeaseDuration = TimeSpan.FromSeconds(60) };
     private static readonly ReaderId A = new("a"), B = new("b");
 
-    private static ShardState Applied(ShardState state, ShardCommand command, DateTimeOffset? now = null) =>
-        Assert.IsType<Outcome.Applied>(state.Apply(command, now ?? Start)).Next;
+    private static ShardState Applied<TAnswer>(ShardState state, ShardCommand<TAnswer> command, DateTimeOffset? now = null) =>
+        Assert.IsType<Outcome<TAnswer>.Applied>(state.Apply(command, now ?? Start)).Next;
 
     private static ShardState WithUpper(ulong upper) =>
         Applied(new ShardState(), new AppendBatch(new Batch(F(0), F(upper), [], "k"), F(0)));
@@ -68,10 +69,10 @@ public sealed class ShardReaderStateTests
         var state = Applied(WithUpper(10), Register(A, Lease));
 
         var other = new RegisterReader(A, Lease, TestClient, "someone-else");
-        var refused = Assert.IsType<Outcome.Rejected>(state.Apply(other, Start));
+        var refused = Assert.IsType<Outcome<ReaderStatus>.Rejected>(state.Apply(other, Start));
 
         Assert.IsType<AccessDeniedException>(refused.Error);
-        Assert.IsType<Outcome.Unchanged>(state.Apply(Register(A, Lease), Start)); // its own client, retrying
+        Assert.IsType<Outcome<ReaderStatus>.Unchanged>(state.Apply(Register(A, Lease), Start)); // its own client, retrying
     }
 
     [Theory]
@@ -87,15 +88,16 @@ public sealed class ShardReaderStateTests
             _ => new RegisterReader(A, null!, TestClient, "hash"),
         };
 
-        Assert.IsType<InvalidInputException>(Assert.IsType<Outcome.Rejected>(WithUpper(10).Apply(command, Start)).Error);
+        Assert.IsType<InvalidInputException>(Assert.IsType<Outcome<ReaderStatus>.Rejected>(WithUpper(10).Apply(command, Start)).Error);
     }
 
     [Fact]
     public void A_leased_snapshot_pins_the_hold_until_returned()
     {
         var state = Applied(WithUpper(10), Register(A, Lease));
-        var outcome = Assert.IsType<Outcome.Applied>(state.Apply(new LeaseSnapshot(A, F(0), 3), Start));
-        var leased = Assert.IsType<LeasedSnapshot>(outcome.Answer);
+        var outcome = Assert.IsType<Outcome<LeasedSnapshot?>.Applied>(state.Apply(new LeaseSnapshot(A, F(0), 3), Start));
+        var leased = outcome.Answer;
+        Assert.NotNull(leased);
         state = outcome.Next;
         for (var i = 0; i < 3; i++) state = Applied(state, new SyncReader(A, F(0), []));
         Assert.Equal(leased.SeqNo, state.Readers["a"].SeqNoHold);
@@ -113,12 +115,12 @@ public sealed class ShardReaderStateTests
         var later = Start + TimeSpan.FromSeconds(61);
         state = Applied(state, new SyncReader(B, F(0), []), Start + TimeSpan.FromSeconds(30));
 
-        Assert.IsType<LeaseExpiredException>(Assert.IsType<Outcome.Rejected>(state.Apply(new SyncReader(A, F(1), []), later)).Error);
+        Assert.IsType<LeaseExpiredException>(Assert.IsType<Outcome<ReaderStatus>.Rejected>(state.Apply(new SyncReader(A, F(1), []), later)).Error);
         state = Applied(state, new SyncReader(B, F(2), []), later);
 
         Assert.Equal(["b"], state.Readers.Keys);
         Assert.Equal(F(2), state.Since);
-        Assert.IsType<Outcome.Unchanged>(state.Apply(new ExpireLapsedReaders(), later));
+        Assert.IsType<Outcome<int>.Unchanged>(state.Apply(new ExpireLapsedReaders(), later));
     }
 
     /// <summary>Random reader lifecycles against the invariants: structure holds, shard since/upper/seqno and each
@@ -138,25 +140,31 @@ public sealed class ShardReaderStateTests
                 var reader = new ReaderId($"r{who}");
                 var current = state.Readers.GetValueOrDefault(reader.Value);
                 var since = current?.Since ?? F(0);
-                ShardCommand command = kind switch
-                {
-                    0 => Register(reader, Lease),
-                    1 => new SyncReader(reader, F(since.Time + step), []),
-                    2 => new LeaseSnapshot(reader, since, since.Time + step),
-                    3 => new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)]),
-                    4 => new ExpireReader(reader),
-                    5 => new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + step + 1), [], $"k{state.SeqNo}"), state.Upper),
-                    6 when step == 0 => new SyncReader(reader, F(0), []), // repeated or overtaken: a stale since
-                    _ => new ExpireLapsedReaders(),
-                };
+                ImmutableArray<ulong> returned = [.. (current?.Leases.Keys ?? []).Take(1)];
                 now += TimeSpan.FromSeconds(seconds); // sometimes back: a clock that stepped, or a call overtaken
                 var before = state;
-                if (state.Apply(command, now) is not Outcome.Applied applied) continue;
-                state = applied.Next;
 
-                if (command is RegisterReader) model[reader.Value] = [];
-                if (applied.Answer is LeasedSnapshot leased) model[reader.Value].Add(leased.LeaseId);
-                if (command is SyncReader sync) model[reader.Value].ExceptWith(sync.Returned);
+                // Moves the state on and tells the model, if the command applies.
+                bool TryApply<TAnswer>(ShardCommand<TAnswer> command, Action<TAnswer>? answered = null)
+                {
+                    if (state.Apply(command, now) is not Outcome<TAnswer>.Applied applied) return false;
+                    state = applied.Next;
+                    answered?.Invoke(applied.Answer);
+                    return true;
+                }
+                var changed = kind switch
+                {
+                    0 => TryApply(Register(reader, Lease), _ => model[reader.Value] = []),
+                    1 => TryApply(new SyncReader(reader, F(since.Time + step), [])),
+                    2 => TryApply(new LeaseSnapshot(reader, since, since.Time + step), leased => model[reader.Value].Add(leased!.LeaseId)),
+                    3 => TryApply(new SyncReader(reader, since, returned), _ => model[reader.Value].ExceptWith(returned)),
+                    4 => TryApply(new ExpireReader(reader)),
+                    5 => TryApply(new AppendBatch(new Batch(state.Upper, F(state.Upper.Time + step + 1), [], $"k{state.SeqNo}"), state.Upper)),
+                    6 when step == 0 => TryApply(new SyncReader(reader, F(0), [])), // repeated or overtaken: a stale since
+                    _ => TryApply(new ExpireLapsedReaders()),
+                };
+                if (!changed) continue;
+
                 foreach (var gone in model.Keys.Where(k => !state.Readers.ContainsKey(k)).ToList()) model.Remove(gone);
 
                 Assert.Empty(state.Violations());

@@ -12,13 +12,13 @@ public sealed class ShardStateTests
     private static Batch NewBatch(ulong lower, ulong upper, string key, params PartRef[] parts) =>
         new(F(lower), F(upper), [.. parts], key);
 
-    private static Outcome Append(ShardState state, ulong expected, ulong upper, string key = "k") =>
+    private static Outcome<AppendResult> Append(ShardState state, ulong expected, ulong upper, string key = "k") =>
         state.Apply(new AppendBatch(NewBatch(expected, upper, key), F(expected)), Now);
 
     [Fact]
     public void Append_at_the_upper_advances_upper_and_seqno()
     {
-        var applied = Assert.IsType<Outcome.Applied>(Append(new ShardState(), 0, 5));
+        var applied = Assert.IsType<Outcome<AppendResult>.Applied>(Append(new ShardState(), 0, 5));
 
         Assert.Equal(F(5), applied.Next.Upper);
         Assert.Equal(1UL, applied.Next.SeqNo);
@@ -29,9 +29,9 @@ public sealed class ShardStateTests
     [Fact]
     public void Append_at_a_stale_upper_answers_the_current_upper_without_a_change()
     {
-        var state = ((Outcome.Applied)Append(new ShardState(), 0, 5, "first")).Next;
+        var state = ((Outcome<AppendResult>.Applied)Append(new ShardState(), 0, 5, "first")).Next;
 
-        var unchanged = Assert.IsType<Outcome.Unchanged>(
+        var unchanged = Assert.IsType<Outcome<AppendResult>.Unchanged>(
             state.Apply(new AppendBatch(NewBatch(3, 9, "second"), F(3)), Now));
 
         Assert.Equal(new AppendResult(AppendOutcome.UpperMismatch, F(5), 1), unchanged.Answer);
@@ -40,10 +40,10 @@ public sealed class ShardStateTests
     [Fact]
     public void Retried_append_with_the_same_key_is_applied_once()
     {
-        var state = ((Outcome.Applied)Append(new ShardState(), 0, 5, "once")).Next;
-        state = ((Outcome.Applied)Append(state, 5, 7, "other")).Next;
+        var state = ((Outcome<AppendResult>.Applied)Append(new ShardState(), 0, 5, "once")).Next;
+        state = ((Outcome<AppendResult>.Applied)Append(state, 5, 7, "other")).Next;
 
-        var retry = Assert.IsType<Outcome.Unchanged>(Append(state, 0, 5, "once"));
+        var retry = Assert.IsType<Outcome<AppendResult>.Unchanged>(Append(state, 0, 5, "once"));
 
         Assert.Equal(new AppendResult(AppendOutcome.AlreadyApplied, F(5), 2), retry.Answer);
     }
@@ -53,9 +53,9 @@ public sealed class ShardStateTests
     [InlineData(5UL, 4UL)]
     public void Append_that_does_not_advance_upper_is_rejected(ulong expected, ulong upper)
     {
-        var state = ((Outcome.Applied)Append(new ShardState(), 0, 5)).Next;
+        var state = ((Outcome<AppendResult>.Applied)Append(new ShardState(), 0, 5)).Next;
 
-        var rejected = Assert.IsType<Outcome.Rejected>(
+        var rejected = Assert.IsType<Outcome<AppendResult>.Rejected>(
             state.Apply(new AppendBatch(new Batch(F(expected), F(upper), [], "x"), F(expected)), Now));
 
         Assert.IsType<InvalidAppendException>(rejected.Error);
@@ -64,7 +64,7 @@ public sealed class ShardStateTests
     [Fact]
     public void Snapshot_below_since_is_rejected()
     {
-        var state = ((Outcome.Applied)Append(new ShardState(), 0, 10)).Next with { Since = F(4) };
+        var state = ((Outcome<AppendResult>.Applied)Append(new ShardState(), 0, 10)).Next with { Since = F(4) };
 
         var error = Assert.Throws<AsOfBeforeSinceException>(() => state.Snapshot(3));
 
@@ -75,7 +75,7 @@ public sealed class ShardStateTests
     [Fact]
     public void Snapshot_at_or_beyond_upper_is_not_ready()
     {
-        var state = ((Outcome.Applied)Append(new ShardState(), 0, 10)).Next;
+        var state = ((Outcome<AppendResult>.Applied)Append(new ShardState(), 0, 10)).Next;
 
         Assert.Null(state.Snapshot(10));
         Assert.NotNull(state.Snapshot(9));
@@ -113,7 +113,7 @@ public sealed class ShardStateTests
 
                 var outcome = state.Apply(new AppendBatch(new Batch(F(expected), F(expected + width), [part], idempotencyKey), F(expected)), Now);
 
-                if (outcome is Outcome.Applied applied)
+                if (outcome is Outcome<AppendResult>.Applied applied)
                 {
                     stored[part.Name] = updates;
                     model.AddRange(updates);

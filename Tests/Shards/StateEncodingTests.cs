@@ -127,8 +127,8 @@ public sealed class StateEncodingTests(StateEncodingFixture fixture)
         var client = Guid.NewGuid();
         GrainId Observer() => GrainId.Create("sys.client", $"{client:N}+{Guid.NewGuid():N}");
         PartRef Part(ulong t) => new($"{shard.Value}/{Guid.NewGuid():N}.json", 100 + (long)t, 1 + (int)(t % 3));
-        ShardState Apply(ShardState s, ShardCommand command, TimeSpan? at = null) =>
-            Assert.IsType<Outcome.Applied>(s.Apply(command, now + (at ?? TimeSpan.Zero))).Next;
+        ShardState Apply<TAnswer>(ShardState s, ShardCommand<TAnswer> command, TimeSpan? at = null) =>
+            Assert.IsType<Outcome<TAnswer>.Applied>(s.Apply(command, now + (at ?? TimeSpan.Zero))).Next;
 
         var state = new ShardState();
         // Registered before the compaction and never synced: its seqno hold keeps every retired part.
