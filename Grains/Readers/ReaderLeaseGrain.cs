@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Orleans.Leases.Hosting;
@@ -23,31 +22,12 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private ShardId _shardId;
     private ReaderId _reader;
     private IShardReaders _shard = null!;
-    private string? _secretHash; // of the secret the opening client holds: its verbs must carry the secret
-
-    // The shared hold state.
-    private LeaseState _lease = LeaseState.NotOpen;
-    private string _endedBecause = "the shard holds no such reader (closed, lapsed, or never opened)";
-    private Frontier _requestedSince;
-    private readonly Dictionary<ulong, ulong> _outstanding = [];   // leases the client holds: id → seqno
-    private readonly HashSet<ulong> _returned = [];                // given back, not yet durable
-    private ReaderStatus? _durable;                                // the shard's answer to the last sync
-    private IReaderClient? _client;                                // pinged before each heartbeat
-    private DateTimeOffset _clientAnsweredAt;
+    private LeaseTask _task = null!;   // the shared hold state and the task's rules
+    private IReaderClient? _client;    // pinged before each heartbeat
 
     private BatchWorkerFromDelegate _sync = null!;
     private IGrainTimer? _heartbeat;
-    private TimeSpan _interval;
     private DateTimeOffset? _lastTick;
-    private bool _tickPending;   // the next sync is a heartbeat
-    private bool _urgent;        // the next sync carries a woken change: the shard writes it at once
-    private bool _heldSync;      // a heartbeat sync is out; the shard may be holding it back
-    private long _syncs, _wakeups, _sinceDowngrades, _clientUnanswered, _heartbeats, _syncFailures;
-    private int _leasesInFlight;
-    private long _leasesStarted; // snapshots asked for: tells a ping answer older than a lease from a current one
-    private int _failedSyncs;    // in a row: the retry backs off
-
-    private enum LeaseState { NotOpen, Live, Ended }
 
     private const ConfigureAwaitOptions KeepContextSuppressThrowing = ConfigureAwaitOptions.ContinueOnCapturedContext | ConfigureAwaitOptions.SuppressThrowing;
 
@@ -55,6 +35,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     {
         (_shardId, _reader) = ReaderLeaseKey.Parse(this.GetPrimaryKeyString());
         _shard = GrainFactory.GetGrain<IShardReaders>(_shardId.Value);
+        _task = new LeaseTask(_shardId, _reader);
         _sync = new BatchWorkerFromDelegate(SyncOnce);
 
         // A reader opened before (this grain's silo died, or it was woken): resume from the durable holds, leases
@@ -65,7 +46,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             // The durable heartbeat is already old (this grain's silo died, or it was woken as overdue), and whatever
             // the client returned or asked for since may be lost with the old activation: sync now, urgently, after
             // catching up with the client.
-            _urgent = true;
+            _task.SyncUrgently();
             _sync.Notify();
         }
     }
@@ -80,26 +61,26 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_lease != LeaseState.Live) return;
+        if (!_task.IsLive) return;
         // Returns and downgrades not yet durable would be forgotten (the next activation starts from the durable
         // holds, which only keeps more): make them durable while there is time.
-        if (_returned.Count > 0 || _requestedSince > _durable!.Since)
+        if (_task.HasChangesNotDurable)
         {
-            _urgent = true;
+            _task.SyncUrgently();
             await _sync.NotifyAndWaitForWorkToBeServiced().WaitAsync(cancellationToken).ConfigureAwait(KeepContextSuppressThrowing);
         }
-        if (_lease == LeaseState.Live) metrics.LiveLeases.Add(-1);
+        if (_task.IsLive) metrics.LiveLeases.Add(-1);
     }
 
     public async Task<ReaderStatus> Open(ReaderSecret secret, LeaseSettings settings, IReaderClient client)
     {
         var secretHash = secret.Hash();
-        if (_lease == LeaseState.Live)
+        if (_task.IsLive)
         {
             Authorize(secret); // a retry of its own client's Open, or someone else's
-            return _durable!;
+            return _task.Durable!;
         }
-        ThrowIfEnded();
+        _task.ThrowIfEnded();
         settings = (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated();
         // Without a client to ping, a lease would outlive its reader.
         if (client is null) throw new InvalidInputException("A reader needs its client observer (use ReadHandle.OpenAsync).");
@@ -111,52 +92,41 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     public Task DowngradeSince(ReaderSecret secret, Frontier since)
     {
         Authorize(secret);
-        if (since < _requestedSince) throw new FrontierRegressionException("The reader's since", _requestedSince, since);
-        if (since == _requestedSince) return Task.CompletedTask;
-
-        _requestedSince = since;
-        _sinceDowngrades++;
-        metrics.SinceDowngrades.Add(1);
-        // Wake policy: sync early only when this would advance the shard's since; else ride the heartbeat.
-        if (Frontier.Min(since, _durable!.OthersSince) > _durable.ShardSince) RequestSync();
+        var need = _task.DowngradeSince(since);
+        if (need != SyncNeed.None) metrics.SinceDowngrades.Add(1);
+        Woken(need);
         return Task.CompletedTask;
     }
 
     public async Task<LeasedSnapshot?> Snapshot(ReaderSecret secret, ulong asOf)
     {
         Authorize(secret);
-        if (!_requestedSince.Contains(asOf)) throw new AsOfBeforeSinceException(asOf, _requestedSince);
+        var since = _task.LeasingStarted(asOf);
         LeasedSnapshot? leased;
-        _leasesInFlight++;
-        _leasesStarted++;
         try
         {
-            leased = await CallShard(() => _shard.LeaseSnapshot(_reader, _requestedSince, asOf));
+            leased = await CallShard(() => _shard.LeaseSnapshot(_reader, since, asOf));
         }
         finally
         {
-            _leasesInFlight--;
+            _task.LeasingAnswered();
         }
         ThrowIfNotLive(); // the task may have found the lease gone while this call awaited
-        if (leased is not null) _outstanding[leased.LeaseId] = leased.SeqNo;
+        if (leased is not null) _task.Leased(leased);
         return leased;
     }
 
     public async Task ReturnLease(ReaderSecret secret, ulong leaseId)
     {
         Authorize(secret);
-        if (!_outstanding.Remove(leaseId, out var seqNo))
+        if (!_task.TryReturn(leaseId, out var need))
         {
             // Perhaps leased through the previous activation of this grain, still finishing its calls when this one
             // began (Orleans may run both for a moment after a silo dies): the shard knows.
             var resumed = await CallShard(() => _shard.ResumeReader(_reader));
-            if (_returned.Contains(leaseId) || resumed is null || !resumed.Status.Leases.TryGetValue(leaseId, out seqNo))
-                throw new UnknownLeaseException(leaseId, _reader.Value);
+            need = _task.ReturnKnownToShard(leaseId, resumed);
         }
-        _returned.Add(leaseId);
-        // Wake policy: sync early only when the return may free retained seqnos: it was the lowest lease, the one
-        // pinning the hold.
-        if (_outstanding.Count == 0 || seqNo < _outstanding.Values.Min()) RequestSync();
+        Woken(need);
     }
 
     public async Task Expire(ReaderSecret secret)
@@ -167,27 +137,21 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     }
 
     public Task<ReaderLeaseInfo> Inspect() => Task.FromResult(new ReaderLeaseInfo(
-        _lease == LeaseState.Live, _requestedSince, _durable, _outstanding.Count, _syncs, _wakeups, _sinceDowngrades,
-        GrainContext.Address.SiloAddress?.ToString() ?? "", GrainContext.ActivationId.ToString(), _clientUnanswered, _heartbeats, _syncFailures));
+        _task.IsLive, _task.RequestedSince, _task.Durable, _task.OutstandingLeases, _task.Syncs, _task.Wakeups, _task.SinceDowngrades,
+        GrainContext.Address.SiloAddress?.ToString() ?? "", GrainContext.ActivationId.ToString(), _task.ClientUnanswered, _task.Heartbeats, _task.SyncFailures));
 
     public Task Wake() => Task.CompletedTask; // activating was the point
 
     private void GoLive(ReaderStatus durable, string? secretHash)
     {
-        _durable = durable;
-        _secretHash = secretHash;
+        _task.GoLive(durable, secretHash, time.GetUtcNow());
         _client = durable.Client is { } client ? GrainFactory.GetGrain<IReaderClient>(client) : null;
-        _clientAnsweredAt = time.GetUtcNow();
-        _requestedSince = durable.Since;
-        foreach (var (leaseId, seqNo) in durable.Leases) _outstanding[leaseId] = seqNo;
-        _lease = LeaseState.Live;
         metrics.LiveLeases.Add(1);
 
-        _interval = durable.Settings.EffectiveHeartbeatInterval;
         _heartbeat = this.RegisterGrainTimer(Heartbeat, new GrainTimerCreationOptions
         {
-            DueTime = _interval,
-            Period = _interval,
+            DueTime = _task.HeartbeatInterval,
+            Period = _task.HeartbeatInterval,
             Interleave = true, // ticks run while a call awaits: a busy client never stops the heartbeat
             KeepAlive = true,
         });
@@ -200,19 +164,19 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private Task Heartbeat(CancellationToken cancellation)
     {
         var now = time.GetUtcNow();
-        if (_lastTick is { } last) metrics.HeartbeatLateness.Record(Math.Max(0, (now - last - _interval).TotalSeconds));
+        if (_lastTick is { } last) metrics.HeartbeatLateness.Record(Math.Max(0, (now - last - _task.HeartbeatInterval).TotalSeconds));
         _lastTick = now;
         metrics.Heartbeats.Add(1);
-        _tickPending = true;
+        _task.Tick();
         _sync.Notify();
         return Task.CompletedTask;
     }
 
-    private void RequestSync()
+    /// <summary>A change that woke the task (<see cref="SyncNeed.Now"/>) syncs at once; any other rides the heartbeat.</summary>
+    private void Woken(SyncNeed need)
     {
-        _wakeups++;
+        if (need != SyncNeed.Now) return;
         metrics.Wakeups.Add(1);
-        _urgent = true;
         _sync.Notify();
     }
 
@@ -222,49 +186,42 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     private async Task SyncOnce()
     {
         EndIfLapsed();
-        if (_lease != LeaseState.Live) return;
-        if (!_urgent && _heldSync) return; // its completion sends the pending tick
+        if (!_task.IsLive) return;
+        if (_task.NextSyncWaitsForHeldOne) return; // its completion sends the pending tick
         if (!await ClientAnswers()) return; // no heartbeat: the lease lapses unless the client comes back in time
-        var returned = _returned.ToImmutableArray();
-        var (urgent, tick) = (_urgent, _tickPending);
-        (_urgent, _tickPending) = (false, false);
+        var sync = _task.TakeSync();
         var outer = Activity.Current;
-        var span = StartSyncSpan(urgent, returned.Length);
-        var call = CallShard(() => _shard.SyncReader(_reader, _requestedSince, returned, urgent));
+        var span = StartSyncSpan(sync);
+        var call = CallShard(() => _shard.SyncReader(_reader, sync.Since, sync.Returned, sync.Urgent));
         Activity.Current = outer; // the span parents its shard call only: later syncs must not become its children
-        if (urgent) await Synced(call, returned, tick, urgent, span);
-        else
-        {
-            _heldSync = true;
-            SyncedHeld(call, returned, tick, span).Ignore();
-        }
+        if (sync.Urgent) await Synced(call, sync, span);
+        else SyncedHeld(call, sync, span).Ignore();
     }
 
     /// <summary>The sync's span, parent of its shard call; it ends when the sync is answered.</summary>
-    private Activity? StartSyncSpan(bool urgent, int returned)
+    private Activity? StartSyncSpan(LeaseSync sync)
     {
         var span = LeasesTelemetry.Source.StartActivity("leases.sync");
         span?.SetTag("leases.shard", _shardId.Value);
         span?.SetTag("leases.reader", _reader.Value);
-        span?.SetTag("leases.urgent", urgent);
-        span?.SetTag("leases.returned", returned);
+        span?.SetTag("leases.urgent", sync.Urgent);
+        span?.SetTag("leases.returned", sync.Returned.Length);
         return span;
     }
 
-    private async Task SyncedHeld(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, Activity? span)
+    private async Task SyncedHeld(Task<ReaderStatus> call, LeaseSync sync, Activity? span)
     {
         try
         {
-            await Synced(call, returned, tick, urgent: false, span);
+            await Synced(call, sync, span);
         }
         finally
         {
-            _heldSync = false;
-            if (_tickPending) _sync.Notify();
+            if (_task.HeldSyncAnswered()) _sync.Notify();
         }
     }
 
-    private async Task Synced(Task<ReaderStatus> call, ImmutableArray<ulong> returned, bool tick, bool urgent, Activity? span)
+    private async Task Synced(Task<ReaderStatus> call, LeaseSync sync, Activity? span)
     {
         using var _ = span;
         var started = time.GetTimestamp();
@@ -272,24 +229,18 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         {
             var status = await call;
             metrics.SyncDuration.Record(time.GetElapsedTime(started).TotalSeconds);
-            // A held heartbeat and an urgent sync can answer from one write: keep the later state.
-            if (status.ShardSeqNo >= _durable!.ShardSeqNo) _durable = status;
-            _returned.ExceptWith(returned);
-            _failedSyncs = 0;
-            _syncs++;
-            if (tick) _heartbeats++;
+            _task.Synced(sync, status);
             metrics.Syncs.Add(1);
             metrics.SeqNoLag.Record((long)(status.ShardSeqNo - status.SeqNoHold));
         }
         catch (Exception error) when (error is ShardStorageException or TimeoutException or OrleansException)
         {
             span?.SetStatus(ActivityStatusCode.Error, error.Message);
-            _urgent |= urgent;
             // Storage or the shard is unreachable (its silo died, say): nothing was lost. Tried again soon rather
             // than a heartbeat later, so a grain just reactivated after a crash syncs well inside its lease.
-            _syncFailures++;
+            var wait = _task.SyncFailed(sync);
             LogSyncFailed(logger, error, _shardId.Value, _reader.Value);
-            RetryAfterFailure(tick).Ignore();
+            RetryAfter(wait, sync).Ignore();
         }
         catch (LeaseExpiredException)
         {
@@ -299,67 +250,38 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         {
             // A refusal of this one sync: logged, and the next heartbeat tries again. It never ends the lease by itself.
             span?.SetStatus(ActivityStatusCode.Error, error.Message);
-            _urgent |= urgent;
+            _task.SyncRefused(sync);
             LogSyncRefused(logger, error, _shardId.Value, _reader.Value);
         }
     }
 
-    /// <summary>Asks for the failed sync again after 1 s, backing off (doubling) to one heartbeat interval.</summary>
-    private async Task RetryAfterFailure(bool tick)
+    private async Task RetryAfter(TimeSpan wait, LeaseSync failed)
     {
-        var wait = TimeSpan.FromSeconds(Math.Min(_interval.TotalSeconds, Math.Pow(2, Math.Min(_failedSyncs++, 16))));
         await Task.Delay(wait, time);
-        _tickPending |= tick;
+        _task.RetryDue(failed);
         _sync.Notify();
     }
 
     /// <summary>Pings the client. A client that is gone (dropped by the cluster, or its process dead) gets no more
-    /// heartbeats. A ping that only timed out (a busy silo or client) does not stop the heartbeat unless the client
-    /// has been silent for half a lease: an overloaded cluster must not drop live readers.</summary>
+    /// heartbeats; one that only timed out is given the grace <see cref="LeaseTask.ClientSilent"/> allows.</summary>
     private async Task<bool> ClientAnswers()
     {
         if (_client is null) return false; // nobody to vouch for it: a reader stored without a client lapses
         try
         {
-            var (leasesStarted, known) = (_leasesStarted, KnownLeases());
+            var ping = _task.PingClient();
             var holds = await _client.Ping();
-            if (holds.SecretHash != _secretHash)
-            {
-                LogClientGone(logger, _shardId.Value, _reader.Value, "the observer belongs to another reader");
-                return false;
-            }
-            CatchUpWith(holds, known, current: leasesStarted == _leasesStarted);
-            _clientAnsweredAt = time.GetUtcNow();
-            return true;
+            if (_task.ClientAnswered(ping, holds, time.GetUtcNow())) return true;
+            LogClientGone(logger, _shardId.Value, _reader.Value, "the observer belongs to another reader");
+            return false;
         }
         catch (Exception error)
         {
-            _clientUnanswered++;
-            var patient = error is TimeoutException && time.GetUtcNow() - _clientAnsweredAt < _durable!.Settings.LeaseDuration / 2;
+            var patient = _task.ClientSilent(error is TimeoutException, time.GetUtcNow());
             if (!patient) LogClientGone(logger, _shardId.Value, _reader.Value, error.Message);
             return patient;
         }
     }
-
-    /// <summary>The client is the authority on what it holds. Every lease the shard or this grain had before the ping
-    /// (<paramref name="known"/>) that the client does not hold is returned — given back to an activation that died
-    /// before making the return durable, or leased by an attempt whose answer never reached anyone (a timeout, a write
-    /// in doubt), which would otherwise pin the seqno hold until close — and the client's latest since is asked for.
-    /// Not while a snapshot is being leased (its lease id is not known to the client yet), nor from an answer that is
-    /// not <paramref name="current"/>: a snapshot asked for after the ping went out may predate the answer's arrival
-    /// (answers and calls travel apart, e.g. through different gateways while a silo stops).</summary>
-    private void CatchUpWith(ClientHolds holds, IReadOnlyCollection<ulong> known, bool current)
-    {
-        if (holds.Since > _requestedSince) _requestedSince = holds.Since;
-        if (!current || holds.Leasing || _leasesInFlight > 0 || holds.Leases.IsDefault) return;
-        foreach (var leaseId in known.Except(holds.Leases).Where(l => !_returned.Contains(l)))
-        {
-            _outstanding.Remove(leaseId);
-            _returned.Add(leaseId);
-        }
-    }
-
-    private List<ulong> KnownLeases() => [.. _outstanding.Keys.Concat(_durable!.Leases.Keys).Distinct()];
 
     /// <summary>Calls the shard on the reader's behalf; if the shard says the lease is gone, fences this grain.</summary>
     private async Task<T> CallShard<T>(Func<Task<T>> call)
@@ -370,19 +292,15 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         }
         catch (LeaseExpiredException error)
         {
-            if (_lease == LeaseState.Live) End(error.Message);
+            if (_task.IsLive) End(error.Message);
             throw;
         }
     }
 
     private void End(string because)
     {
-        if (_lease == LeaseState.Live) metrics.LiveLeases.Add(-1);
-        _lease = LeaseState.Ended;
-        _endedBecause = because;
+        if (_task.End(because)) metrics.LiveLeases.Add(-1);
         _heartbeat?.Dispose();
-        _outstanding.Clear();
-        _returned.Clear();
         this.DelayDeactivation(TimeSpan.Zero);
         LogEnded(logger, _shardId.Value, _reader.Value, because);
     }
@@ -390,28 +308,19 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
     /// <summary>Refuses the call unless the lease is live and <paramref name="secret"/> is the one it was opened with.</summary>
     private void Authorize(ReaderSecret secret)
     {
-        ThrowIfNotLive();
-        if (_secretHash is null || !secret.Matches(_secretHash))
-            throw new AccessDeniedException($"Reader '{_shardId.Value}/{_reader.Value}' acts only for the client that opened it.");
+        EndIfLapsed();
+        _task.Authorize(secret);
     }
 
     private void ThrowIfNotLive()
     {
         EndIfLapsed();
-        if (_lease != LeaseState.Live) throw new LeaseExpiredException(_reader.Value, _endedBecause);
+        _task.ThrowIfNotLive();
     }
 
-    /// <summary>A lease whose last durable heartbeat is older than its duration is over, whether or not the shard
-    /// has swept it yet.</summary>
     private void EndIfLapsed()
     {
-        if (_lease == LeaseState.Live && time.GetUtcNow() > _durable!.LastHeartbeat + _durable.Settings.LeaseDuration)
-            End($"no heartbeat since {_durable.LastHeartbeat:O}, lease {_durable.Settings.LeaseDuration}");
-    }
-
-    private void ThrowIfEnded()
-    {
-        if (_lease == LeaseState.Ended) throw new LeaseExpiredException(_reader.Value, _endedBecause);
+        if (_task.LapsedAt(time.GetUtcNow()) is { } because) End(because);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reader {Shard}/{Reader}: sync failed; retrying soon")]
