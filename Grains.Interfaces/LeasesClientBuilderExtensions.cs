@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Orleans.Leases;
 
 namespace Orleans.Hosting;
@@ -8,19 +9,26 @@ namespace Orleans.Hosting;
 /// for grains that read and write shards).</summary>
 public static class LeasesClientBuilderExtensions
 {
-    /// <summary>Adds <see cref="ShardClient"/> as a singleton over the host's <see cref="IGrainFactory"/>.</summary>
-    public static IServiceCollection AddOrleansLeasesClient(this IServiceCollection services)
+    /// <summary>Adds <see cref="ShardClient"/> as a singleton over the host's <see cref="IGrainFactory"/>, retrying
+    /// as <paramref name="configure"/> sets (<see cref="RetryPolicy.Default"/> otherwise).</summary>
+    public static IServiceCollection AddOrleansLeasesClient(this IServiceCollection services, Action<ShardClientOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.TryAddSingleton(sp => new ShardClient(sp.GetRequiredService<IGrainFactory>()));
+        var options = services.AddOptions<ShardClientOptions>();
+        if (configure is not null) options.Configure(configure);
+        services.TryAddSingleton(sp =>
+        {
+            var retry = sp.GetRequiredService<IOptions<ShardClientOptions>>().Value.Retry;
+            return new ShardClient(sp.GetRequiredService<IGrainFactory>(), retry);
+        });
         return services;
     }
 
     /// <summary>Adds <see cref="ShardClient"/> to an Orleans client.</summary>
-    public static IClientBuilder AddOrleansLeasesClient(this IClientBuilder client)
+    public static IClientBuilder AddOrleansLeasesClient(this IClientBuilder client, Action<ShardClientOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(client);
-        client.Services.AddOrleansLeasesClient();
+        client.Services.AddOrleansLeasesClient(configure);
         return client;
     }
 }

@@ -15,6 +15,7 @@ public sealed class ReadHandle : IAsyncDisposable
     private readonly IGrainFactory _grains;
     private readonly IReaderLeaseGrain _lease;
     private readonly ReaderSecret _secret; // what makes this handle the reader's client
+    private readonly RetryPolicy _retry;
 
     // Held here: the runtime keeps observers weakly, so a handle dropped without closing stops answering pings and
     // its lease lapses.
@@ -23,9 +24,10 @@ public sealed class ReadHandle : IAsyncDisposable
     private bool _disposed;
 
     private ReadHandle(IGrainFactory grains, ShardId shard, ReaderId reader, ReaderSecret secret, Holds holds,
-        IReaderClient client)
+        IReaderClient client, RetryPolicy retry)
     {
         _grains = grains;
+        _retry = retry;
         _secret = secret;
         _holds = holds;
         _client = client;
@@ -45,9 +47,10 @@ public sealed class ReadHandle : IAsyncDisposable
     /// Retried on transient errors: opening an open reader answers its holds. A <paramref name="reader"/> id that is
     /// open already belongs to another handle, and is refused with <see cref="AccessDeniedException"/>.</summary>
     public static async Task<ReadHandle> OpenAsync(IGrainFactory grains, ShardId shard, LeaseSettings? settings = null,
-        ReaderId? reader = null)
+        ReaderId? reader = null, RetryPolicy? retry = null)
     {
         settings = (settings ?? new LeaseSettings()).Validated();
+        retry = (retry ?? RetryPolicy.Default).Validated();
         var id = reader ?? ReaderId.NewId();
         var secret = ReaderSecret.New();
         var holds = new Holds(secret.Hash());
@@ -55,9 +58,9 @@ public sealed class ReadHandle : IAsyncDisposable
         try
         {
             var lease = grains.GetGrain<IReaderLeaseGrain>(ReaderLeaseKey.Format(shard.Validated(), id));
-            var opened = await Transient.RetryAsync(() => lease.Open(secret, settings, client));
+            var opened = await Transient.RetryAsync(() => lease.Open(secret, settings, client), default, retry);
             holds.AskedFor(opened.Since);
-            return new ReadHandle(grains, shard, id, secret, holds, client);
+            return new ReadHandle(grains, shard, id, secret, holds, client, retry);
         }
         catch
         {
@@ -71,7 +74,7 @@ public sealed class ReadHandle : IAsyncDisposable
     /// changes nothing.</summary>
     public async Task DowngradeSinceAsync(Frontier since)
     {
-        await Transient.RetryAsync(() => _lease.DowngradeSince(_secret, since));
+        await Transient.RetryAsync(() => _lease.DowngradeSince(_secret, since), default, _retry);
         _holds.AskedFor(since);
     }
 
@@ -93,7 +96,7 @@ public sealed class ReadHandle : IAsyncDisposable
             var started = Stopwatch.GetTimestamp();
             for (var rounds = 0; ; rounds++)
             {
-                if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation)) is { } leased)
+                if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation, _retry)) is { } leased)
                 {
                     span?.SetTag("leases.lease_id", leased.LeaseId);
                     span?.SetTag("leases.wait_rounds", rounds);
@@ -101,31 +104,31 @@ public sealed class ReadHandle : IAsyncDisposable
                         new KeyValuePair<string, object?>("leases.waited", rounds > 0));
                     return leased;
                 }
-                await ShardClient.WaitForUpperAsync(shard, asOf, cancellation);
+                await ShardClient.WaitForUpperAsync(shard, asOf, cancellation, _retry);
             }
         }, ActivityKind.Client);
 
-    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => ShardClient.FetchPartAsync(_grains, part);
+    public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => ShardClient.FetchPartAsync(_grains, part, _retry);
 
     /// <summary>Fetches a leased snapshot's parts and consolidates them as of its time.</summary>
     public Task<ImmutableArray<(string Key, string Value, Int128 Diff)>> ReadAsync(LeasedSnapshot snapshot) =>
-        ShardClient.ReadPartsAsync(_grains, snapshot.Parts, snapshot.AsOf);
+        ShardClient.ReadPartsAsync(_grains, snapshot.Parts, snapshot.AsOf, _retry);
 
     /// <summary>Gives the snapshot's lease back, so the reader's seqno hold can move past it. Returns at once.
     /// Retried on transient errors; a retry that finds the lease unknown means an earlier attempt returned it.</summary>
     public async Task ReturnLeaseAsync(LeasedSnapshot snapshot)
     {
-        await Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId));
+        await Transient.RetryAsync<UnknownLeaseException>(() => _lease.ReturnLease(_secret, snapshot.LeaseId), _retry);
         // Only now: answered to a ping before the lease grain had the return, "not held" would make the grain return
         // it first and refuse this call as a return of an unknown lease.
         _holds.GiveBack(snapshot.LeaseId);
     }
 
-    public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect);
+    public Task<ReaderLeaseInfo> InspectAsync() => Transient.RetryAsync(_lease.Inspect, default, _retry);
 
     /// <summary>Ends the lease: the reader's holds are released at the shard and every later call fails.
     /// Retried on transient errors; a retry that finds the lease ended means an earlier attempt ended it.</summary>
-    public Task ExpireAsync() => Transient.RetryAsync<LeaseExpiredException>(() => _lease.Expire(_secret));
+    public Task ExpireAsync() => Transient.RetryAsync<LeaseExpiredException>(() => _lease.Expire(_secret), _retry);
 
     public async ValueTask DisposeAsync()
     {
