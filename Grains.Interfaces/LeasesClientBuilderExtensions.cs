@@ -10,12 +10,16 @@ namespace Orleans.Hosting;
 public static class LeasesClientBuilderExtensions
 {
     /// <summary>Adds <see cref="ShardClient"/> as a singleton over the host's <see cref="IGrainFactory"/>, retrying
-    /// as <paramref name="configure"/> sets (<see cref="RetryPolicy.Default"/> otherwise).</summary>
-    public static IServiceCollection AddOrleansLeasesClient(this IServiceCollection services, Action<ShardClientOptions>? configure = null)
+    /// by <see cref="RetryPolicy.Default"/> unless <see cref="ShardClientOptions"/> are configured.</summary>
+    public static IServiceCollection AddOrleansLeasesClient(this IServiceCollection services) =>
+        services.AddOrleansLeasesClient(_ => { });
+
+    /// <summary>Adds <see cref="ShardClient"/>, retrying as <paramref name="configure"/> sets.</summary>
+    public static IServiceCollection AddOrleansLeasesClient(this IServiceCollection services, Action<ShardClientOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = services.AddOptions<ShardClientOptions>();
-        if (configure is not null) options.Configure(configure);
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<ShardClientOptions>().Configure(configure);
         services.TryAddSingleton(sp =>
         {
             var retry = sp.GetRequiredService<IOptions<ShardClientOptions>>().Value.Retry;
@@ -25,7 +29,10 @@ public static class LeasesClientBuilderExtensions
     }
 
     /// <summary>Adds <see cref="ShardClient"/> to an Orleans client.</summary>
-    public static IClientBuilder AddOrleansLeasesClient(this IClientBuilder client, Action<ShardClientOptions>? configure = null)
+    public static IClientBuilder AddOrleansLeasesClient(this IClientBuilder client) => client.AddOrleansLeasesClient(_ => { });
+
+    /// <summary>Adds <see cref="ShardClient"/> to an Orleans client, retrying as <paramref name="configure"/> sets.</summary>
+    public static IClientBuilder AddOrleansLeasesClient(this IClientBuilder client, Action<ShardClientOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(client);
         client.Services.AddOrleansLeasesClient(configure);

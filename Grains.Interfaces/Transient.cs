@@ -10,7 +10,7 @@ namespace Orleans.Leases;
 /// <remarks>The lease lives in the cluster, not in the client: while these retries run, the lease grain keeps
 /// heartbeating (reactivated on another silo from the shard's durable holds if its silo went), and the Orleans client
 /// reconnects through the other gateways it knows.</remarks>
-public static class Transient
+internal static class Transient
 {
     /// <summary>True for errors a later attempt may not meet: the target silo or the gateway went away or was busy,
     /// or the answer did not come in time.</summary>

@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 
 namespace Orleans.Leases.Shards;
 
-public static class Compaction
+internal static class Compaction
 {
     /// <summary>
     /// Merges updates for compaction: times below <paramref name="since"/> advance to since (reads as of ≥ since

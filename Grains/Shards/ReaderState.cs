@@ -4,7 +4,7 @@ namespace Orleans.Leases.Shards;
 
 /// <summary>A leased reader as the shard persists it (through <see cref="ReaderTableCodec"/>: a new property needs a
 /// field there too, or it is lost at the next write).</summary>
-public sealed record ReaderState
+internal sealed record ReaderState
 {
     /// <summary>This reader's since hold. Only advances; never below the shard's since.</summary>
     public Frontier Since { get; init; }

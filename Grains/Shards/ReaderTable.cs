@@ -14,7 +14,7 @@ namespace Orleans.Leases.Shards;
 /// </summary>
 [JsonConverter(typeof(ReaderTableJsonConverter))]
 [Immutable]
-public sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
+internal sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
 {
     public static readonly ReaderTable Empty = new(ImmutableSortedDictionary<string, ReaderState>.Empty, new(), new(), new());
 
@@ -146,7 +146,7 @@ public sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
 }
 
 /// <summary>Reads and writes a <see cref="ReaderTable"/> as the id → reader object of states stored as JSON.</summary>
-public sealed class ReaderTableJsonConverter : JsonConverter<ReaderTable>
+internal sealed class ReaderTableJsonConverter : JsonConverter<ReaderTable>
 {
     public override ReaderTable Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
         ReaderTable.From(JsonSerializer.Deserialize<Dictionary<string, ReaderState>>(ref reader, options) ?? []);

@@ -18,7 +18,7 @@ namespace Orleans.Leases.Shards;
 /// Orleans' reference numbering (as a skipped field does), so what follows a skipped field still resolves.
 /// </summary>
 [RegisterSerializer]
-public sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
+internal sealed class ReaderTableCodec : IFieldCodec<ReaderTable>
 {
     // The table's fields: shared strings first (each field 0, in order; referred to by their position + 1), then readers.
     private const uint SharedString = 0, Reader = 1;

@@ -5,7 +5,7 @@ namespace Orleans.Leases.Shards;
 /// <summary>A part no batch names any more; <paramref name="RetiredAt"/> is the last state that named it, so it may be
 /// deleted once seqno_since &gt; RetiredAt (S4).</summary>
 [GenerateSerializer, Immutable, Alias("Leases.RetiredPart")]
-public sealed record RetiredPart([property: Id(0)] PartRef Part, [property: Id(1)] ulong RetiredAt);
+internal sealed record RetiredPart([property: Id(0)] PartRef Part, [property: Id(1)] ulong RetiredAt);
 
 /// <summary>When to compact. Batches are kept so that each holds more than (<paramref name="Fanout"/> − 1)× the
 /// updates of all newer batches together: sizes shrink geometrically towards the newest, whatever sizes the appends
@@ -17,14 +17,14 @@ public sealed record RetiredPart([property: Id(0)] PartRef Part, [property: Id(1
 /// sooner). A fanout below 2 merges only empty batches. Whenever the shard's inline bytes exceed
 /// <paramref name="InlineBytesTrigger"/>, its inline batches (and any newer) are merged into a part. A MinBatches of
 /// <see cref="int.MaxValue"/> turns compaction off.</summary>
-public sealed record CompactionPolicy(int Fanout = 2, int MinBatches = 0, long InlineBytesTrigger = long.MaxValue);
+internal sealed record CompactionPolicy(int Fanout = 2, int MinBatches = 0, long InlineBytesTrigger = long.MaxValue);
 
 /// <summary>The idempotency key of an append whose batch compaction merged away, with the upper it appended to.</summary>
 [GenerateSerializer, Immutable, Alias("Leases.CompactedKey")]
-public sealed record CompactedKey([property: Id(0)] string Key, [property: Id(1)] Frontier Upper);
+internal sealed record CompactedKey([property: Id(0)] string Key, [property: Id(1)] Frontier Upper);
 
 // Compaction and garbage collection: what since and seqno holds protect.
-public sealed partial record ShardState
+internal sealed partial record ShardState
 {
     /// <summary>The run the policy would merge now, or empty: from the oldest batch holding at most (fanout − 1)× the
     /// updates of all newer ones, to the newest. The whole run at once: merging a big new batch with each smaller

@@ -9,7 +9,7 @@ namespace Orleans.Leases.Shards;
 /// <see cref="ReaderTableCodec"/>); states stored as JSON before are still read.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("Leases.ShardState")]
-public sealed partial record ShardState
+internal sealed partial record ShardState
 {
     /// <summary>The version of this state; every applied change adds one.</summary>
     [Id(0)] public ulong SeqNo { get; init; }

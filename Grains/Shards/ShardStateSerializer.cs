@@ -10,7 +10,7 @@ namespace Orleans.Leases.Shards;
 /// and the JSON that System.Text.Json grain storage wrote before. Set on that provider's options, so the silo's
 /// default serializer, which other providers use, stays as it is.
 /// </summary>
-public sealed class ShardStateSerializer(Serializer serializer) : IGrainStorageSerializer
+internal sealed class ShardStateSerializer(Serializer serializer) : IGrainStorageSerializer
 {
     /// <summary>The options of Orleans' System.Text.Json grain storage serializer, which wrote the JSON states
     /// (<c>SystemTextJsonGrainStorageSerializerOptions</c>' defaults; its added converters are for types a shard

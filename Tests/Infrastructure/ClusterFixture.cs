@@ -89,7 +89,7 @@ public abstract class ClusterFixture : IAsyncLifetime
     }
 
     /// <summary>The shard's state as persisted, and its ETag: what a refused call must leave unchanged.</summary>
-    public async Task<(ShardState State, string? ETag)> PersistedAsync(ShardId shard)
+    internal async Task<(ShardState State, string? ETag)> PersistedAsync(ShardId shard)
     {
         var persisted = new GrainState<ShardState>();
         await ShardStateStorage.ReadStateAsync("shard", Client.GetGrain<IShardGrain>(shard.Value).GetGrainId(), persisted);
