@@ -114,7 +114,9 @@ static async Task<int> Guarded(Func<Task<int>> work)
     {
         return await work();
     }
-    catch (Exception error) when (error is ClusterUnreachableException or ShardException or ArgumentException)
+    // Cluster errors too (a silo or gateway lost mid-command, past the client's retries): one line, not a stack trace.
+    catch (Exception error) when (error is ClusterUnreachableException or ShardException or ArgumentException
+                                      or OrleansException or TimeoutException)
     {
         Console.Error.WriteLine($"error: {error.Message}");
         return 1;

@@ -3,12 +3,13 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Orleans.Leases.Tests.Infrastructure;
 using Orleans.Leases.Tests.Shards;
+using Xunit.Abstractions;
 using static Orleans.Leases.Tests.Infrastructure.U;
 
 namespace Orleans.Leases.Tests.Operations;
 
 [Collection(InlineCluster.Name)]
-public sealed class TracingTests(InlineClusterFixture fixture)
+public sealed class TracingTests(InlineClusterFixture fixture, ITestOutputHelper output)
 {
     /// <summary>An append's and a leased snapshot's spans, each with the grain calls it made in its trace: the
     /// client's span, the part worker's, and the shard's calls it led to.</summary>
@@ -35,6 +36,11 @@ public sealed class TracingTests(InlineClusterFixture fixture)
         Assert.Equal(leased.LeaseId, snapshot.GetTagItem("leases.lease_id"));
         Assert.Contains(spans, s => s.TraceId == snapshot.TraceId && Describes(s, "LeaseSnapshot"));
         Assert.NotEqual(append.TraceId, snapshot.TraceId);
+
+        foreach (var trace in new[] { append.TraceId, snapshot.TraceId })
+            foreach (var span in spans.Where(s => s.TraceId == trace).OrderBy(s => s.StartTimeUtc))
+                output.WriteLine($"{span.TraceId} {span.SpanId} parent {span.ParentSpanId} {span.Source.Name} {span.DisplayName} " +
+                                 $"{span.Duration.TotalMilliseconds:F1} ms {string.Join(' ', span.TagObjects.Select(t => $"{t.Key}={t.Value}"))}");
     }
 
     /// <summary>Each sync's span is the parent of its shard call only: a sync that follows a held or failed one is not
