@@ -23,6 +23,15 @@ public sealed record LeaseSettings
 
     public TimeSpan EffectiveHeartbeatInterval => HeartbeatInterval ?? LeaseDuration / 4;
 
+    /// <summary>When a lease heartbeated last at <paramref name="lastHeartbeat"/> ends: it has lapsed at any time after.
+    /// The one lapse rule of the shard, its reader table and the lease grain.</summary>
+    internal static DateTimeOffset LapsesAt(DateTimeOffset lastHeartbeat, TimeSpan leaseDuration) => lastHeartbeat + leaseDuration;
+
+    /// <summary>Throws <see cref="InvalidLeaseSettingsException"/> unless <paramref name="settings"/> are given and
+    /// usable: what a grain checks of the settings a caller sent.</summary>
+    internal static LeaseSettings Validated(LeaseSettings? settings) =>
+        (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated();
+
     /// <summary>Throws <see cref="InvalidLeaseSettingsException"/> unless the settings are usable.</summary>
     public LeaseSettings Validated()
     {

@@ -78,11 +78,7 @@ internal sealed partial class PartWorkerGrain(
 
     private static void Validate(ImmutableArray<Update> updates, Frontier expectedUpper, Frontier newUpper, string idempotencyKey)
     {
-        if (!IdempotencyKey.IsValid(idempotencyKey)) throw new InvalidAppendException(IdempotencyKey.Rule);
-        if (expectedUpper.IsEmpty)
-            throw new InvalidAppendException("The shard is closed (expectedUpper is empty): nothing can be appended.");
-        if (newUpper <= expectedUpper)
-            throw new InvalidAppendException($"newUpper {newUpper} must be beyond expectedUpper {expectedUpper}.");
+        if (AppendRules.BatchError(expectedUpper, newUpper, idempotencyKey) is { } error) throw new InvalidAppendException(error);
         if (updates.IsDefault)
             throw new InvalidAppendException("The updates are missing.");
         foreach (var update in updates)

@@ -78,7 +78,7 @@ internal sealed class LeaseTask(ShardId shard, ReaderId reader)
     /// <summary>Why a live lease is over at <paramref name="now"/>: its last durable heartbeat is older than its
     /// duration, whether or not the shard has swept it yet. Null while it holds.</summary>
     public string? LapsedAt(DateTimeOffset now) =>
-        IsLive && now > Durable!.LastHeartbeat + Durable.Settings.LeaseDuration
+        IsLive && now > LeaseSettings.LapsesAt(Durable!.LastHeartbeat, Durable.Settings.LeaseDuration)
             ? $"no heartbeat since {Durable.LastHeartbeat:O}, lease {Durable.Settings.LeaseDuration}"
             : null;
 

@@ -81,7 +81,7 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             return _task.Durable!;
         }
         _task.ThrowIfEnded();
-        settings = (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated();
+        settings = LeaseSettings.Validated(settings);
         // Without a client to ping, a lease would outlive its reader.
         if (client is null) throw new InvalidInputException("A reader needs its client observer (use ReadHandle.OpenAsync).");
         var durable = await _shard.RegisterReader(_reader, settings, client.GetGrainId(), secretHash);

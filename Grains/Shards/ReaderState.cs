@@ -37,7 +37,9 @@ internal sealed record ReaderState
     public ReaderState Heartbeat(DateTimeOffset now) => this with { LastHeartbeat = now > LastHeartbeat ? now : LastHeartbeat };
 
     /// <summary>The lease ends once <c>LastHeartbeat + LeaseDuration</c> has passed.</summary>
-    public bool IsLapsed(DateTimeOffset now) => now > LastHeartbeat + LeaseDuration;
+    public bool IsLapsed(DateTimeOffset now) => now > LapsesAt;
+
+    public DateTimeOffset LapsesAt => LeaseSettings.LapsesAt(LastHeartbeat, LeaseDuration);
 
     /// <summary>How long the shard may hold this reader's heartbeat back to share a write: at most a heartbeat
     /// interval (about one write per interval however many readers), and at most half the slack between interval and

@@ -92,7 +92,7 @@ internal sealed class ReaderTable : IReadOnlyDictionary<string, ReaderState>
     private ReaderTable Without(ReaderState reader) =>
         new(_byId, _sinces.Remove(reader.Since), _holds.Remove(reader.SeqNoHold), _lapses.Remove(LapseOf(reader)));
 
-    private static DateTimeOffset LapseOf(ReaderState reader) => reader.LastHeartbeat + reader.LeaseDuration;
+    private static DateTimeOffset LapseOf(ReaderState reader) => reader.LapsesAt;
 
     public IEnumerator<KeyValuePair<string, ReaderState>> GetEnumerator() => _byId.GetEnumerator();
 

@@ -19,7 +19,7 @@ internal sealed partial class ShardGrain
 
     public Task<ReaderStatus> RegisterReader(ReaderId reader, LeaseSettings settings, GrainId client, string secretHash) =>
         Submit(new RegisterReader(reader.Validated(),
-            (settings ?? throw new InvalidLeaseSettingsException("Lease settings are required.")).Validated(), client,
+            LeaseSettings.Validated(settings), client,
             secretHash));
 
     public Task<ReaderStatus> SyncReader(ReaderId reader, Frontier since, ImmutableArray<ulong> returnedLeases, bool urgent)

@@ -92,10 +92,8 @@ internal sealed partial record ShardState
             return Reject<AppendResult>(new InvalidAppendException("The batch, its parts list or a part is missing."));
         if (batch.Lower != expectedUpper)
             return Reject<AppendResult>(new InvalidAppendException($"The batch starts at {batch.Lower}, not at the expected upper {expectedUpper}."));
-        if (batch.Upper <= batch.Lower)
-            return Reject<AppendResult>(new InvalidAppendException($"newUpper {batch.Upper} must be beyond expectedUpper {batch.Lower}."));
-        if (!IdempotencyKey.IsValid(batch.IdempotencyKey))
-            return Reject<AppendResult>(new InvalidAppendException(IdempotencyKey.Rule));
+        if (AppendRules.BatchError(batch.Lower, batch.Upper, batch.IdempotencyKey) is { } error)
+            return Reject<AppendResult>(new InvalidAppendException(error));
         if (InvalidParts(batch.Parts) is { } invalid) return Reject<AppendResult>(new InvalidAppendException(invalid));
 
         // This very batch landed already: a write in doubt that succeeded, re-applied after a reload — its batch
