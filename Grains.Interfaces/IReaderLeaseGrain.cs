@@ -29,6 +29,12 @@ public interface IReaderLeaseGrain : IGrainWithStringKey
     [Alias("Snapshot")]
     Task<LeasedSnapshot?> Snapshot(ReaderSecret secret, ulong asOf);
 
+    /// <summary>A listener's lease: the parts of the batches holding times after <paramref name="after"/> (≥ the
+    /// reader's since) up to the shard's upper, whose AsOf is the last time it covers; or null while no time after
+    /// <paramref name="after"/> is written.</summary>
+    [Alias("LeaseAfter")]
+    Task<LeasedSnapshot?> LeaseAfter(ReaderSecret secret, ulong after);
+
     /// <summary>Gives a snapshot's lease back. No storage I/O: the task makes it durable.</summary>
     [Alias("ReturnLease")]
     Task ReturnLease(ReaderSecret secret, ulong leaseId);

@@ -10,7 +10,7 @@ namespace Orleans.Leases;
 /// <para>Calls ride out a gateway or silo going away (<see cref="Transient"/>): each is retried where repeating it is
 /// safe, and the lease survives meanwhile because it lives in the cluster.</para>
 /// </summary>
-public sealed class ReadHandle : IAsyncDisposable
+public sealed partial class ReadHandle : IAsyncDisposable
 {
     private readonly IGrainFactory _grains;
     private readonly IReaderLeaseGrain _lease;

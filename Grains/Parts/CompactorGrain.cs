@@ -50,7 +50,7 @@ internal sealed partial class CompactorGrain(
         LeasesTelemetry.TraceAsync("leases.compaction", shardId, async span =>
         {
             var updates = await Task.WhenAll(plan.CompactRun.SelectMany(b => b.Parts).Select(parts.ReadAsync));
-            var merged = Compaction.Merge(updates.SelectMany(u => u), plan.Since);
+            var merged = Consolidation.Merge(updates.SelectMany(u => u), plan.Since);
             span?.SetTag("leases.batches", plan.CompactRun.Length);
             span?.SetTag("leases.updates_in", updates.Sum(u => u.Length));
             span?.SetTag("leases.updates_out", merged.Length);

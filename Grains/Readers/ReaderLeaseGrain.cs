@@ -98,14 +98,21 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return Task.CompletedTask;
     }
 
-    public async Task<LeasedSnapshot?> Snapshot(ReaderSecret secret, ulong asOf)
+    public Task<LeasedSnapshot?> Snapshot(ReaderSecret secret, ulong asOf) =>
+        Lease(secret, asOf, since => _shard.LeaseSnapshot(_reader, since, asOf));
+
+    public Task<LeasedSnapshot?> LeaseAfter(ReaderSecret secret, ulong after) =>
+        Lease(secret, after, since => _shard.LeaseAfter(_reader, since, after));
+
+    /// <summary>Leases what <paramref name="lease"/> asks the shard for, reads from <paramref name="from"/> on.</summary>
+    private async Task<LeasedSnapshot?> Lease(ReaderSecret secret, ulong from, Func<Frontier, Task<LeasedSnapshot?>> lease)
     {
         Authorize(secret);
-        var since = _task.LeasingStarted(asOf);
+        var since = _task.LeasingStarted(from);
         LeasedSnapshot? leased;
         try
         {
-            leased = await CallShard(() => _shard.LeaseSnapshot(_reader, since, asOf));
+            leased = await CallShard(() => lease(since));
         }
         finally
         {

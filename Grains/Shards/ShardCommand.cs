@@ -53,6 +53,11 @@ internal sealed record SyncReader(ReaderId Reader, Frontier Since, ImmutableArra
 /// <paramref name="Since"/>). Answers a <see cref="LeasedSnapshot"/>, or null while upper ≤ asOf.</summary>
 internal sealed record LeaseSnapshot(ReaderId Reader, Frontier Since, ulong AsOf) : ShardCommand<LeasedSnapshot?>;
 
+/// <summary>A listener's lease: the parts of the batches holding times after <paramref name="After"/> (≥ the reader's
+/// since), up to the shard's upper. Answers a <see cref="LeasedSnapshot"/> whose AsOf is the last time it covers
+/// (upper − 1), or null while no time after <paramref name="After"/> is written.</summary>
+internal sealed record LeaseAfter(ReaderId Reader, Frontier Since, ulong After) : ShardCommand<LeasedSnapshot?>;
+
 /// <summary>Removes a reader and its holds (close). Answers its last <see cref="ReaderStatus"/>, or null if it was gone.</summary>
 internal sealed record ExpireReader(ReaderId Reader) : ShardCommand<ReaderStatus?>;
 

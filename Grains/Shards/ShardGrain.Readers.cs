@@ -34,6 +34,9 @@ internal sealed partial class ShardGrain
     public Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf) =>
         Submit(new LeaseSnapshot(reader.Validated(), since, asOf));
 
+    public Task<LeasedSnapshot?> LeaseAfter(ReaderId reader, Frontier since, ulong after) =>
+        Submit(new LeaseAfter(reader.Validated(), since, after));
+
     public async Task ExpireReader(ReaderId reader)
     {
         if (await Submit(new ExpireReader(reader.Validated())) is not null)

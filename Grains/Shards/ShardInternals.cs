@@ -28,6 +28,9 @@ internal interface IShardReaders : IGrainWithStringKey
     [AlwaysInterleave, Alias("LeaseSnapshot")]
     Task<LeasedSnapshot?> LeaseSnapshot(ReaderId reader, Frontier since, ulong asOf);
 
+    [AlwaysInterleave, Alias("LeaseAfter")]
+    Task<LeasedSnapshot?> LeaseAfter(ReaderId reader, Frontier since, ulong after);
+
     [AlwaysInterleave, Alias("ExpireReader")]
     Task ExpireReader(ReaderId reader);
 }

@@ -48,6 +48,7 @@ internal sealed partial record ShardState
                 RegisterReader register => Checked(register, Register(register, now)),
                 SyncReader sync => Checked(sync, Sync(sync, now)),
                 LeaseSnapshot lease => Checked(lease, Lease(lease, now)),
+                LeaseAfter lease => Checked(lease, Lease(lease, now)),
                 ExpireReader expire => Checked(expire, Expire(expire)),
                 ExpireLapsedReaders expireLapsed => Checked(expireLapsed, ExpireLapsed(now)),
                 CompactBatches compact => Checked(compact, Compact(compact)),
@@ -167,11 +168,30 @@ internal sealed partial record ShardState
     private Outcome<LeasedSnapshot?> Lease(LeaseSnapshot command, DateTimeOffset now)
     {
         var (reader, requested, asOf) = command;
+        return LeaseTo(reader, requested, asOf, now, Upper.Contains(asOf) ? null : PartsAsOf(asOf));
+    }
+
+    /// <summary>The batches holding times after <c>After</c>, through upper − 1. Times below since were advanced to
+    /// since by compaction, and since ≤ After: a listener never meets an update it has had.</summary>
+    private Outcome<LeasedSnapshot?> Lease(LeaseAfter command, DateTimeOffset now)
+    {
+        var (reader, requested, after) = command;
+        // Whether [lower, upper) holds a time after `after`; an empty upper holds every time from lower on.
+        bool After(Frontier upper) => upper.IsEmpty || (upper.Time > 0 && upper.Time - 1 > after);
+        var parts = After(Upper) ? [.. Batches.Where(b => After(b.Upper)).SelectMany(b => b.Parts)] : (ImmutableArray<PartRef>?)null;
+        return LeaseTo(reader, requested, after, now, parts, Upper.IsEmpty ? ulong.MaxValue : Upper.Time - 1);
+    }
+
+    /// <summary>Leases <paramref name="parts"/> (null: nothing to lease yet) to a live reader whose since allows
+    /// reads at <paramref name="from"/>.</summary>
+    private Outcome<LeasedSnapshot?> LeaseTo(ReaderId reader, Frontier requested, ulong from, DateTimeOffset now,
+        ImmutableArray<PartRef>? parts, ulong? asOf = null)
+    {
         if (LiveReader(reader, now) is { } error) return Reject<LeasedSnapshot?>(error);
         var current = Readers[reader.Value];
         var since = Frontier.Max(current.Since, requested);
-        if (!since.Contains(asOf)) return Reject<LeasedSnapshot?>(new AsOfBeforeSinceException(asOf, since));
-        if (Upper.Contains(asOf)) return Unchanged<LeasedSnapshot?>(null, "upper has not passed as_of yet");
+        if (!since.Contains(from)) return Reject<LeasedSnapshot?>(new AsOfBeforeSinceException(from, since));
+        if (parts is null) return Unchanged<LeasedSnapshot?>(null, "upper has not passed the time asked for yet");
 
         var nextSeqNo = SeqNo + 1;
         var leaseId = current.NextLeaseId;
@@ -181,7 +201,7 @@ internal sealed partial record ShardState
             Leases = current.Leases.Add(leaseId, nextSeqNo),
             NextLeaseId = leaseId + 1,
         })));
-        return Applied<LeasedSnapshot?>(next, new LeasedSnapshot(leaseId, nextSeqNo, asOf, PartsAsOf(asOf)));
+        return Applied<LeasedSnapshot?>(next, new LeasedSnapshot(leaseId, nextSeqNo, asOf ?? from, parts.Value));
     }
 
     private Outcome<ReaderStatus?> Expire(ExpireReader command)

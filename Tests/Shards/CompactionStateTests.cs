@@ -231,7 +231,7 @@ public sealed class CompactionStateTests
 
     private static CompactBatches Compact(ShardState state, ImmutableArray<Batch> run, ref int n, Dictionary<string, ImmutableArray<Update>> store)
     {
-        var merged = Compaction.Merge(run.SelectMany(b => b.Parts).SelectMany(p => Read(p, store)), state.Since);
+        var merged = Consolidation.Merge(run.SelectMany(b => b.Parts).SelectMany(p => Read(p, store)), state.Since);
         var name = $"c{n++}";
         store[name] = merged;
         return new CompactBatches(run, merged.IsEmpty ? [] : [new PartRef(name, 1, merged.Length)]);

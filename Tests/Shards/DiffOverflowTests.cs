@@ -45,7 +45,7 @@ public sealed class DiffOverflowTests
     [Fact]
     public void Merging_past_long_max_writes_pieces_that_fit_and_add_up()
     {
-        var merged = Compaction.Merge([At(0, "k", diff: long.MaxValue), At(1, "k", diff: 1)], F(1));
+        var merged = Consolidation.Merge([At(0, "k", diff: long.MaxValue), At(1, "k", diff: 1)], F(1));
 
         Assert.Equal([At(1, "k", diff: long.MaxValue), At(1, "k", diff: 1)], merged.ToArray());
     }
@@ -53,7 +53,7 @@ public sealed class DiffOverflowTests
     [Fact]
     public void Merging_below_long_min_writes_pieces_that_fit_and_add_up()
     {
-        var merged = Compaction.Merge([At(0, "k", diff: long.MinValue), At(0, "k", diff: -1)], F(0));
+        var merged = Consolidation.Merge([At(0, "k", diff: long.MinValue), At(0, "k", diff: -1)], F(0));
 
         Assert.Equal([At(0, "k", diff: -long.MaxValue), At(0, "k", diff: -2)], merged.ToArray());
     }
@@ -64,7 +64,7 @@ public sealed class DiffOverflowTests
         Update[] updates = [At(0, "k", diff: long.MaxValue), At(0, "k", diff: long.MaxValue), At(0, "k", diff: long.MinValue),
             At(0, "j", diff: long.MaxValue), At(0, "j", diff: 1), At(0, "j", diff: long.MinValue)];
 
-        Assert.Equal([At(0, "k", diff: long.MaxValue - 1)], Compaction.Merge(updates, F(0)).ToArray());
+        Assert.Equal([At(0, "k", diff: long.MaxValue - 1)], Consolidation.Merge(updates, F(0)).ToArray());
     }
 
     [Fact]
@@ -73,13 +73,13 @@ public sealed class DiffOverflowTests
         Update[] updates = [.. Enumerable.Repeat(At(2, "b", diff: long.MaxValue), 5), At(2, "b", diff: 3),
             .. Enumerable.Repeat(At(1, "c", diff: long.MinValue), 3), At(2, "a"), At(0, "a", diff: -1)];
 
-        var merged = Compaction.Merge(Enumerable.Reverse(updates), F(1));
+        var merged = Consolidation.Merge(Enumerable.Reverse(updates), F(1));
 
         Assert.Equal([At(1, "a", diff: -1), At(1, "c", diff: -long.MaxValue), At(1, "c", diff: -long.MaxValue),
             At(1, "c", diff: -long.MaxValue), At(1, "c", diff: -3), At(2, "a"),
             .. Enumerable.Repeat(At(2, "b", diff: long.MaxValue), 5), At(2, "b", diff: 3)], merged.ToArray());
-        Assert.Equal(merged.ToArray(), Compaction.Merge(updates, F(1)).ToArray());
-        Assert.Equal(merged.ToArray(), Compaction.Merge(merged, F(1)).ToArray());
+        Assert.Equal(merged.ToArray(), Consolidation.Merge(updates, F(1)).ToArray());
+        Assert.Equal(merged.ToArray(), Consolidation.Merge(merged, F(1)).ToArray());
         for (var asOf = 1UL; asOf < 3; asOf++)
             Assert.Equal(Consolidation.AsOf(updates, asOf).ToArray(), Consolidation.AsOf(merged, asOf).ToArray());
     }

@@ -1,0 +1,100 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+
+namespace Orleans.Leases;
+
+/// <summary>What a listen yields: a shard's updates as they are written, and how far it has come.</summary>
+public abstract record ListenEvent
+{
+    private ListenEvent() { }
+
+    /// <summary>The consolidated updates at times in [<paramref name="Lower"/>, <paramref name="Upper"/>), sorted by
+    /// time: every update of those times, each once.</summary>
+    public sealed record Updates(ImmutableArray<Update> Batch, Frontier Lower, Frontier Upper) : ListenEvent;
+
+    /// <summary>Every update at a time below <paramref name="Upper"/> has been yielded (empty: the shard is closed,
+    /// the listen ends).</summary>
+    public sealed record Progress(Frontier Upper) : ListenEvent;
+}
+
+/// <summary>How a listen moves the reader's holds.</summary>
+public sealed record ListenOptions
+{
+    /// <summary>Moves the reader's since up to the listen's progress after each batch, so the shard may compact what
+    /// the listen has had. Off by default, as in Persist: the caller downgrades (another read may still need it).</summary>
+    public bool SinceFollowsProgress { get; init; }
+}
+
+public sealed partial class ReadHandle
+{
+    /// <summary>
+    /// Follows the shard from <paramref name="asOf"/> (≥ <see cref="Since"/>): yields the updates at times after asOf
+    /// as they are written, batch by batch, each followed by its <see cref="ListenEvent.Progress"/>; waits for new data
+    /// as long as <paramref name="cancellation"/> allows, and ends when the shard is closed.
+    /// <para>Each batch is read under a lease given back once its updates are in hand, before they are yielded: a
+    /// consumer that stops pulling pins no part, while the lease grain keeps heartbeating and moves the seqno hold on.
+    /// Exact under compaction: a merge of batches not read yet gives this listen the same updates, once each.</para>
+    /// </summary>
+    public IAsyncEnumerable<ListenEvent> ListenAsync(ulong asOf, ListenOptions options, CancellationToken cancellation = default) =>
+        FollowAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: false, cancellation);
+
+    /// <summary>A snapshot as of <paramref name="asOf"/> (its updates at time asOf, one
+    /// <see cref="ListenEvent.Updates"/>), then <see cref="ListenAsync"/> from asOf.</summary>
+    public IAsyncEnumerable<ListenEvent> SubscribeAsync(ulong asOf, ListenOptions options, CancellationToken cancellation = default) =>
+        FollowAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: true, cancellation);
+
+    private async IAsyncEnumerable<ListenEvent> FollowAsync(ulong asOf, ListenOptions options, bool snapshotFirst,
+        [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        if (snapshotFirst)
+        {
+            var snapshot = await SnapshotAsync(asOf, cancellation);
+            var contents = await ReadAsync(snapshot);
+            await ReturnLeaseAsync(snapshot);
+            // Diffs summed past long are handed out in pieces that add up, as compaction stores them.
+            var updates = Consolidation.Merge(contents.SelectMany(row => Pieces(row.Key, row.Value, asOf, row.Diff)), Frontier.Minimum);
+            yield return new ListenEvent.Updates(updates, Frontier.Minimum, Next(asOf));
+            yield return new ListenEvent.Progress(Next(asOf));
+        }
+
+        var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
+        var after = asOf;
+        while (after < ulong.MaxValue)
+        {
+            var leased = await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.LeaseAfter(_secret, after), cancellation, _retry));
+            if (leased is null)
+            {
+                await ShardClient.WaitForUpperAsync(shard, after + 1, cancellation, _retry);
+                continue;
+            }
+            ImmutableArray<Update> batch;
+            try
+            {
+                var parts = await Task.WhenAll(leased.Parts.Select(FetchPartAsync));
+                batch = Consolidation.Merge(parts.SelectMany(p => p).Where(u => u.Time > after && u.Time <= leased.AsOf), Frontier.Minimum);
+            }
+            finally
+            {
+                await ReturnLeaseAsync(leased);
+            }
+            var lower = Next(after);
+            after = leased.AsOf;
+            if (options.SinceFollowsProgress) await DowngradeSinceAsync(Frontier.At(after));
+            if (!batch.IsEmpty) yield return new ListenEvent.Updates(batch, lower, Next(after));
+            yield return new ListenEvent.Progress(Next(after));
+        }
+    }
+
+    /// <summary>The frontier just past <paramref name="time"/>: empty past the last time.</summary>
+    private static Frontier Next(ulong time) => time == ulong.MaxValue ? Frontier.Empty : Frontier.At(time + 1);
+
+    private static IEnumerable<Update> Pieces(string key, string value, ulong time, Int128 diff)
+    {
+        for (var rest = diff; rest != 0;)
+        {
+            var piece = (long)Int128.Clamp(rest, -long.MaxValue, long.MaxValue);
+            yield return new Update(key, value, time, piece);
+            rest -= piece;
+        }
+    }
+}
