@@ -41,6 +41,10 @@ internal static class Demo
         await reader.DowngradeSinceAsync(Frontier.At(4));
 
         const ulong asOf = 20;
+        // A subscriber follows the writer meanwhile: the snapshot as of 7, then each batch as it lands.
+        await using var subscriber = await shards.OpenReaderAsync(shard, settings with { Purpose = "demo subscriber" });
+        using var stopFollowing = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var following = FollowAsync(subscriber, 7, asOf + 1, stopFollowing.Token);
         Console.WriteLine($"  the client blocks in a snapshot as of {asOf} (upper is 8) for 10 s, twice its lease, while a writer appends:");
         var snapshot = reader.SnapshotAsync(asOf, cancellation);
         var upper = 8UL;
@@ -59,6 +63,7 @@ internal static class Demo
         Console.WriteLine($"  the snapshot as of {asOf} arrived: lease {leased.LeaseId} on seqno {leased.SeqNo}, " +
                           $"{contents.Aggregate(Int128.Zero, (sum, c) => sum + c.Diff)} records in {leased.Parts.Length} parts");
         await reader.ReturnLeaseAsync(leased);
+        Console.WriteLine($"  the subscriber had every batch: {await following} updates, progress {asOf + 1}");
 
         await reader.ExpireAsync();
         try
@@ -71,6 +76,27 @@ internal static class Demo
         }
         var after = await shards.InspectAsync(shard);
         Console.WriteLine($"  shard: seqno {after.SeqNo}, since {after.Since}, readers {after.Readers}, seqno_since {after.SeqNoSince}");
+    }
+
+    /// <summary>Prints a subscription's events until its progress reaches <paramref name="until"/>; answers the
+    /// number of updates it had.</summary>
+    private static async Task<int> FollowAsync(ReadHandle subscriber, ulong asOf, ulong until, CancellationToken cancellation)
+    {
+        var updates = 0;
+        await foreach (var e in subscriber.SubscribeAsync(asOf, new ListenOptions(), cancellation))
+        {
+            switch (e)
+            {
+                case ListenEvent.Updates batch:
+                    updates += batch.Batch.Length;
+                    Console.WriteLine($"    subscriber: [{batch.Lower.Time}, {batch.Upper.Time}) " +
+                                      string.Join(", ", batch.Batch.Select(u => $"{u.Key}={u.Value}@{u.Time} {u.Diff:+0;-0}")));
+                    break;
+                case ListenEvent.Progress { Upper: var upper } when !upper.Contains(until - 1):
+                    return updates;
+            }
+        }
+        return updates;
     }
 
     private static async Task Append(WriteHandle writer, Update[] updates, ulong lower, ulong upper)

@@ -21,6 +21,13 @@ readers.SetAction((parse, cancellation) => Run(cancellation, (cluster, _) =>
     ReaderList.RunAsync(cluster, parse.GetRequiredValue(shardArgument), parse.GetValue(json))));
 root.Add(readers);
 
+var asOfOption = new Option<ulong?>("--as-of") { Description = "Subscribe: the snapshot as of this time first, then every later batch. Without it: batches written from now on." };
+var listen = new Command("listen", "Follow a shard: print each batch's updates and the progress as they are written, until Ctrl-C.")
+    { shardArgument, asOfOption, json };
+listen.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
+    Listen.RunAsync(cluster, parse.GetRequiredValue(shardArgument), parse.GetValue(asOfOption), parse.GetValue(json), c)));
+root.Add(listen);
+
 var bench = new Command("bench", "Benchmarks against a running silo and its storage (state: in memory).");
 var writers = new Option<int>("--writers") { Description = "Concurrent writers on one shard (1–1024).", DefaultValueFactory = _ => 32 };
 writers.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 1024) r.AddError("--writers must be 1–1024."); });
