@@ -76,8 +76,8 @@ internal sealed class PartStore(
     /// <summary>Deletes a part; one already gone is fine.</summary>
     public Task DeleteAsync(PartRef part) => part.IsInline ? Task.CompletedTask : Typed(ShardOf(part), async () =>
     {
-        cache.Remove(part.Name);
         var deleted = await _container.GetBlobClient(part.Name).DeleteIfExistsAsync();
+        cache.Remove(part.Name); // after: a read finishing before the delete would otherwise put it back
         if (deleted.Value) metrics.PartsDeleted.Add(1);
         return deleted.Value;
     });
