@@ -60,6 +60,7 @@ public static class LeasesSiloBuilderExtensions
         // Keyed, so the host's own BlobServiceClient stays its own; a host may register this key first to supply one.
         silo.Services.TryAddKeyedSingleton(ShardStorage.Name,
             (sp, _) => ShardStorage.CreateBlobServiceClient(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value));
+        silo.Services.AddSingleton(sp => new PartCache(sp.GetRequiredService<IOptions<ShardServiceOptions>>().Value.PartCacheBytes));
         silo.Services.AddSingleton<PartStore>();
         silo.Services.AddSingleton<Callers>();
         silo.Services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<Callers>());

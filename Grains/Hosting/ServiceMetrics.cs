@@ -14,6 +14,8 @@ internal sealed class ServiceMetrics
         CasConflicts = meter.CreateCounter<long>("leases.shard.cas_conflicts", "{conflict}", "Shard state writes that lost to another writer");
         PartsWritten = meter.CreateCounter<long>("leases.parts.written", "{part}", "Part blobs uploaded");
         PartsDeleted = meter.CreateCounter<long>("leases.parts.deleted", "{part}", "Part blobs deleted");
+        PartReads = meter.CreateCounter<long>("leases.parts.reads", "{read}", "Part blobs read from storage");
+        PartCacheHits = meter.CreateCounter<long>("leases.parts.cache_hits", "{read}", "Part reads answered by the silo's part cache, or by a read of it in flight");
         Heartbeats = meter.CreateCounter<long>("leases.reader.heartbeats", "{heartbeat}", "Heartbeat ticks of lease grains' timers");
         HeartbeatLateness = meter.CreateHistogram<double>("leases.reader.heartbeat_lateness", "s", "How late a heartbeat tick came, against its interval");
         SeqNoLag = meter.CreateHistogram<long>("leases.reader.seqno_lag", "{seqno}", "Shard seqno minus the reader's seqno hold, at each sync");
@@ -51,6 +53,8 @@ internal sealed class ServiceMetrics
     public Counter<long> CasConflicts { get; }
     public Counter<long> PartsWritten { get; }
     public Counter<long> PartsDeleted { get; }
+    public Counter<long> PartReads { get; }
+    public Counter<long> PartCacheHits { get; }
     public Counter<long> Heartbeats { get; }
     public Histogram<double> HeartbeatLateness { get; }
     public Histogram<long> SeqNoLag { get; }

@@ -36,6 +36,11 @@ public sealed class ShardServiceOptions
     /// compaction moves them out to a part, and at it, appends are stored as parts.</summary>
     public long InlineWritesTotalMaxBytes { get; set; } = 256 * 1024;
 
+    /// <summary>Most bytes of recently read parts a silo keeps, decoded, to answer reads of them again without storage
+    /// (counted as stored: decoded updates take a few times that in memory); least recently used go first. Zero turns
+    /// the cache off.</summary>
+    public long PartCacheBytes { get; set; } = 64 * 1024 * 1024;
+
     /// <summary>How long an append whose expected upper is ahead of the shard waits for the shard to reach it
     /// (pipelined writers), before it answers the mismatch.</summary>
     public TimeSpan AppendAheadPatience { get; set; } = TimeSpan.FromSeconds(5);

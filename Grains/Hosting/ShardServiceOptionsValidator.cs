@@ -13,6 +13,9 @@ internal sealed partial class ShardServiceOptionsValidator : IValidateOptions<Sh
     /// <summary>Every state write carries the inline bytes: more than this makes each write slow.</summary>
     private const long InlineTotalLimit = 16 * 1024 * 1024;
 
+    /// <summary>The part cache lives in the silo's memory: past this it is more likely a unit slip than a plan.</summary>
+    private const long PartCacheLimit = 64L * 1024 * 1024 * 1024;
+
     public ValidateOptionsResult Validate(string? name, ShardServiceOptions o)
     {
         var failures = new List<string>();
@@ -31,6 +34,7 @@ internal sealed partial class ShardServiceOptionsValidator : IValidateOptions<Sh
             $"must be 0–{InlineTotalLimit}", o.InlineWritesTotalMaxBytes);
         Check(o.InlineWriteMaxBytes >= 0 && o.InlineWriteMaxBytes <= Math.Min(o.MaxBatchBytes, o.InlineWritesTotalMaxBytes), nameof(o.InlineWriteMaxBytes),
             "must be 0 up to Leases:MaxBatchBytes and Leases:InlineWritesTotalMaxBytes", o.InlineWriteMaxBytes);
+        Check(o.PartCacheBytes is >= 0 and <= PartCacheLimit, nameof(o.PartCacheBytes), $"must be 0–{PartCacheLimit}", o.PartCacheBytes);
         Check(o.AppendAheadPatience >= TimeSpan.Zero && o.AppendAheadPatience < HeldCallLimit, nameof(o.AppendAheadPatience),
             $"must be 0 up to below {HeldCallLimit.TotalSeconds} s (the response timeout)", o.AppendAheadPatience);
         Check(o.HeartbeatWriteDelay >= TimeSpan.Zero && o.HeartbeatWriteDelay < HeldCallLimit, nameof(o.HeartbeatWriteDelay),

@@ -17,7 +17,8 @@ internal sealed class PartStore(
     [FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs,
     IOptions<ShardServiceOptions> options,
     ServiceMetrics metrics,
-    Serializer serializer)
+    Serializer serializer,
+    PartCache cache)
 {
     private readonly BlobContainerClient _container = blobs.GetBlobContainerClient(options.Value.PartsContainer);
     private Task? _created;
@@ -56,20 +57,27 @@ internal sealed class PartStore(
 
     private static string NewName(ShardId shard) => $"{shard.Value}/{Guid.NewGuid():N}{Extension}";
 
+    /// <summary>A part's updates: from the silo's cache when it holds them, from storage otherwise.</summary>
     public Task<ImmutableArray<Update>> ReadAsync(PartRef part)
     {
         var shard = ShardOf(part); // any other name is refused, inline or not
-        return part.Inline is { } inline ? Task.FromResult(inline) : Typed(shard, async () =>
+        if (part.Inline is { } inline) return Task.FromResult(inline);
+        var updates = cache.GetOrRead(part.Name, () => Typed(shard, async () =>
         {
-            var content = await _container.GetBlobClient(part.Name).DownloadContentAsync();
-            return Decode(content.Value.Content);
-        });
+            metrics.PartReads.Add(1);
+            var content = (await _container.GetBlobClient(part.Name).DownloadContentAsync()).Value.Content;
+            // Sized as stored, not as the caller's reference says: a client could claim any size.
+            return new StoredPart(Decode(content), content.ToMemory().Length);
+        }), out var hit);
+        if (hit) metrics.PartCacheHits.Add(1);
+        return updates;
     }
 
     /// <summary>Deletes a part; one already gone is fine.</summary>
     public Task DeleteAsync(PartRef part) => part.IsInline ? Task.CompletedTask : Typed(ShardOf(part), async () =>
     {
         var deleted = await _container.GetBlobClient(part.Name).DeleteIfExistsAsync();
+        cache.Remove(part.Name); // after: a read finishing before the delete would otherwise put it back
         if (deleted.Value) metrics.PartsDeleted.Add(1);
         return deleted.Value;
     });

@@ -59,6 +59,7 @@ public abstract class ClusterFixture : IAsyncLifetime
                 o.HeartbeatWriteDelay = Options.HeartbeatWriteDelay;
                 o.InlineWriteMaxBytes = Options.InlineWriteMaxBytes;
                 o.InlineWritesTotalMaxBytes = Options.InlineWritesTotalMaxBytes;
+                o.PartCacheBytes = Options.PartCacheBytes;
             });
             silo.AddActivityPropagation(); // as the Silo host does: spans reach across grains
             ConfigureSilo(silo);
