@@ -1,5 +1,6 @@
 using Orleans.Leases.Tests.Infrastructure;
 using Orleans.Leases.Tests.Shards;
+using static Orleans.Leases.Tests.Infrastructure.Listening;
 using static Orleans.Leases.Tests.Infrastructure.U;
 
 namespace Orleans.Leases.Tests.Readers;
@@ -118,37 +119,5 @@ public sealed class ListenTests(CompactionClusterFixture fixture)
 
         seen.AddRange(await UntilAsync(events, 11));
         AssertFollowed(seen, written);
-    }
-
-    /// <summary>Every update written yielded once (sums equal: a doubled or lost update would change one), each batch
-    /// within its bounds, progress rising.</summary>
-    private static void AssertFollowed(List<ListenEvent> events, List<Update> written)
-    {
-        var yielded = events.OfType<ListenEvent.Updates>().ToList();
-        Assert.All(yielded, u => Assert.All(u.Batch, x => Assert.True(
-            u.Lower.Contains(x.Time) && !u.Upper.Contains(x.Time), $"{x} outside [{u.Lower}, {u.Upper})")));
-        var progress = events.OfType<ListenEvent.Progress>().Select(p => p.Upper).ToList();
-        Assert.Equal(progress.Order(), progress);
-        Assert.Equal(progress.Count, progress.Distinct().Count());
-        lock (written)
-            Assert.Equal(Consolidation.Merge(written, Frontier.Minimum).ToArray(),
-                Consolidation.Merge(yielded.SelectMany(u => u.Batch), Frontier.Minimum).ToArray());
-    }
-
-    private static async Task<ListenEvent> NextAsync(IAsyncEnumerator<ListenEvent> events)
-    {
-        Assert.True(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60)), "the listen ended");
-        return events.Current;
-    }
-
-    /// <summary>Pulls events until progress reaches <paramref name="upper"/>.</summary>
-    private static async Task<List<ListenEvent>> UntilAsync(IAsyncEnumerator<ListenEvent> events, ulong upper)
-    {
-        var seen = new List<ListenEvent>();
-        while (true)
-        {
-            seen.Add(await NextAsync(events));
-            if (seen[^1] is ListenEvent.Progress { Upper: var reached } && !reached.Contains(upper - 1)) return seen;
-        }
     }
 }

@@ -91,6 +91,42 @@ public sealed class SiloFailureTests(TwoSiloLeaseFixture fixture)
         await reader.DisposeAsync();
     }
 
+    /// <summary>The silo keeping a listener's lease grain dies while batches the listener has not read wait: the listen
+    /// goes on (the grain reactivates from the durable holds on the next call) and yields each update once.</summary>
+    [Fact]
+    public async Task A_listener_whose_lease_silo_is_killed_resumes_with_nothing_lost_or_doubled()
+    {
+        var shard = ClusterFixture.NewShard("listen-kill");
+        var writer = fixture.Shards.Writer(shard);
+        List<Update> written = [At(0, "a")];
+        await writer.CompareAndAppendAsync(written, F(0), F(1));
+        var victim = await SecondSiloAsync();
+        var reader = await OpenReaderOn(shard, victim.SiloAddress.ToString());
+        await using var events = reader.SubscribeAsync(0, new ListenOptions()).GetAsyncEnumerator();
+        var seen = await Listening.UntilAsync(events, 1);
+        for (var t = 1UL; t < 4; t++)
+        {
+            written.Add(At(t, $"k{t}"));
+            await writer.CompareAndAppendAsync([written[^1]], F(t), F(t + 1));
+        }
+        seen.AddRange(await Listening.UntilAsync(events, 3)); // read partway: [3, 4) waits for it
+
+        await fixture.Cluster.KillSiloAsync(victim);
+        await fixture.Cluster.WaitForLivenessToStabilizeAsync(didKill: true);
+        for (var t = 4UL; t < 6; t++)
+        {
+            written.Add(At(t, $"k{t}"));
+            await writer.CompareAndAppendAsync([written[^1]], F(t), F(t + 1));
+        }
+
+        seen.AddRange(await Listening.UntilAsync(events, 6));
+        Listening.AssertFollowed(seen, written);
+        var info = await reader.InspectAsync();
+        Assert.NotEqual(victim.SiloAddress.ToString(), info.Silo);
+        Assert.Equal(0, info.OutstandingLeases);
+        await reader.DisposeAsync();
+    }
+
     /// <summary>Advances the fake clock a heartbeat at a time (the shard's sweep wakes overdue lease grains) until the
     /// reader's lease grain has reactivated and synced; answers its durable holds then.</summary>
     private async Task<ReaderStatus> ReactivatedAsync(ShardId shard, ReadHandle reader)
