@@ -148,7 +148,7 @@ public sealed class CompactionStateTests
     [Fact]
     public void Random_histories_with_compaction_and_gc_keep_reads_exact_and_held_parts_stored()
     {
-        var step = Gen.Select(Gen.Int[0, 9], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30], Diff.Array[3]);
+        var step = Gen.Select(Gen.Int[0, 10], Gen.Int[0, 1], Gen.UInt[0, 3], Gen.Int[0, 30], Diff.Array[3]);
         step.Array[1, 80].Sample(steps =>
         {
             var state = new ShardState();
@@ -157,6 +157,8 @@ public sealed class CompactionStateTests
             var model = new List<Update>();
             var leased = new Dictionary<(string Reader, ulong LeaseId), (ulong AsOf, ImmutableArray<(string, string, Int128)> Contents, ImmutableArray<PartRef> Parts)>();
             var landed = new List<ShardCommand>();
+            // Each reader's listener: where it started, how far it has read, what it yielded.
+            var listeners = new Dictionary<string, (ulong Start, ulong After, List<Update> Yielded)>();
             var n = 0;
             foreach (var (kind, who, x, seconds, diffs) in steps)
             {
@@ -185,8 +187,30 @@ public sealed class CompactionStateTests
                     6 => state.CompactionCandidates(who == 0 ? Pairs : InlineOut) is { IsEmpty: false } run && TryApply(Compact(state, run, ref n, store)),
                     7 => TryApply(Collect(state, store)),
                     8 => TryApply(new ExpireReader(reader)),
+                    10 => current is not null && ListenRound(),
                     _ => false,
                 };
+
+                // One round of the reader's listener: lease the batches after its progress, read them, give the lease back.
+                bool ListenRound()
+                {
+                    var (start, after, yielded) = listeners.GetValueOrDefault(reader.Value, (since.Time, since.Time, []));
+                    switch (state.Apply(new LeaseAfter(reader, since, after), now))
+                    {
+                        case Outcome<LeasedSnapshot?>.Rejected:
+                            listeners.Remove(reader.Value); // its since moved past its progress, or it ended
+                            return false;
+                        case Outcome<LeasedSnapshot?>.Applied { Next: var next, Answer: { } lease }:
+                            state = next;
+                            yielded.AddRange(lease.Parts.SelectMany(p => Read(p, store)).Where(u => u.Time > after && u.Time <= lease.AsOf));
+                            listeners[reader.Value] = (start, lease.AsOf, yielded);
+                            TryApply(new SyncReader(reader, since, [lease.LeaseId]));
+                            return true;
+                        default:
+                            listeners[reader.Value] = (start, after, yielded); // nothing after its progress yet
+                            return false;
+                    }
+                }
                 if (kind == 9 && landed.Count > 0)
                 {
                     var (appliedAgain, deleted) = ApplyAgain(state, landed[^(1 + (int)(x % landed.Count))], now);
@@ -200,6 +224,11 @@ public sealed class CompactionStateTests
                 for (var asOf = state.Since.Time; asOf < state.Upper.Time; asOf++)
                     Assert.Equal(Consolidation.AsOf(model, asOf).ToArray(),
                         Consolidation.AsOf(state.Snapshot(asOf)!.Parts.SelectMany(p => Read(p, store)), asOf).ToArray());
+                // A listener has yielded exactly the updates written after its start, through its progress, once each,
+                // whatever compaction merged meanwhile.
+                foreach (var (start, after, yielded) in listeners.Values)
+                    Assert.Equal(Consolidation.Merge(model.Where(u => u.Time > start && u.Time <= after), Frontier.Minimum).ToArray(),
+                        Consolidation.Merge(yielded, Frontier.Minimum).ToArray());
                 foreach (var ((id, leaseId), (asOf, contents, parts)) in leased)
                 {
                     if (!state.Readers.TryGetValue(id, out var r) || !r.Leases.ContainsKey(leaseId)) continue; // returned or expired
