@@ -4,7 +4,12 @@ namespace Orleans.Leases;
 
 /// <summary>Base of every error the shard service answers on purpose.</summary>
 [GenerateSerializer, Alias("Leases.ShardException")]
-public abstract class ShardException(string message) : Exception(message);
+public abstract class ShardException : Exception
+{
+    public ShardException(string message) : base(message) { }
+
+    protected ShardException(string message, Exception? innerException) : base(message, innerException) { }
+}
 
 /// <summary>The input is wrong; retrying it unchanged fails the same way.</summary>
 [GenerateSerializer, Alias("Leases.InvalidInputException")]
@@ -66,6 +71,17 @@ public sealed class ShardStorageException(string shardId, string message)
     : ShardException($"Storage for shard '{shardId}' failed: {message}")
 {
     [Id(0)] public string ShardId { get; } = shardId;
+}
+
+/// <summary>A part whose keys or values the reader's codec does not decode (written with another codec or type, or by
+/// another application): the data is wrong for this reader, so a retry fails the same way. The codec's error is the
+/// inner exception.</summary>
+[GenerateSerializer, Alias("Leases.PartDecodeException")]
+public sealed class PartDecodeException(string shardId, string partName, string what, Exception? innerException)
+    : ShardException($"Part '{partName}' of shard '{shardId}' has a {what} the reader's codec does not decode: {innerException?.Message}", innerException)
+{
+    [Id(0)] public string ShardId { get; } = shardId;
+    [Id(1)] public string PartName { get; } = partName;
 }
 
 /// <summary>The reader's lease has ended (closed, or lapsed without a heartbeat), or it was never opened. Its holds
