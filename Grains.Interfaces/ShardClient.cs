@@ -6,7 +6,7 @@ namespace Orleans.Leases;
 /// <summary>What applications use: writes, snapshots and reads of shards, over the grain interfaces. Calls that are
 /// safe to repeat are retried on transient errors by <paramref name="retry"/> (<see cref="RetryPolicy.Default"/> if
 /// null).</summary>
-public sealed class ShardClient(IGrainFactory grains, RetryPolicy? retry = null)
+public sealed partial class ShardClient(IGrainFactory grains, RetryPolicy? retry = null)
 {
     private readonly RetryPolicy _retry = (retry ?? RetryPolicy.Default).Validated();
 
