@@ -36,24 +36,32 @@ public sealed partial class ReadHandle
     /// Exact under compaction: a merge of batches not read yet gives this listen the same updates, once each.</para>
     /// </summary>
     public IAsyncEnumerable<ListenEvent> ListenAsync(ulong asOf, ListenOptions options, CancellationToken cancellation = default) =>
-        FollowAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: false, cancellation);
+        FollowAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: false, check: null, cancellation);
 
     /// <summary>A snapshot as of <paramref name="asOf"/> (its updates at time asOf, one
     /// <see cref="ListenEvent.Updates"/>), then <see cref="ListenAsync"/> from asOf.</summary>
     public IAsyncEnumerable<ListenEvent> SubscribeAsync(ulong asOf, ListenOptions options, CancellationToken cancellation = default) =>
-        FollowAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: true, cancellation);
+        FollowAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: true, check: null, cancellation);
 
-    private async IAsyncEnumerable<ListenEvent> FollowAsync(ulong asOf, ListenOptions options, bool snapshotFirst,
-        [EnumeratorCancellation] CancellationToken cancellation)
+    /// <summary>The listen; <paramref name="check"/> sees each part's updates before they are merged (a typed reader
+    /// decodes them there, so an error can name the part) while the part is still leased.</summary>
+    internal async IAsyncEnumerable<ListenEvent> FollowAsync(ulong asOf, ListenOptions options, bool snapshotFirst,
+        Action<PartRef, IReadOnlyList<Update>>? check, [EnumeratorCancellation] CancellationToken cancellation)
     {
         if (snapshotFirst)
         {
             var snapshot = await SnapshotAsync(asOf, cancellation);
-            var contents = await ReadAsync(snapshot);
-            await ReturnLeaseAsync(snapshot);
-            // Diffs summed past long are handed out in pieces that add up, as compaction stores them.
-            var updates = Consolidation.Merge(contents.SelectMany(row => Pieces(row.Key, row.Value, asOf, row.Diff)), Frontier.Minimum);
-            yield return new ListenEvent.Updates(updates, Frontier.Minimum, Next(asOf));
+            ImmutableArray<Update> contents;
+            try
+            {
+                contents = await FetchAsync(snapshot, u => u.Time <= asOf, check);
+            }
+            finally
+            {
+                await ReturnLeaseAsync(snapshot);
+            }
+            // A snapshot's updates, all at its time: advanced to asOf, then consolidated.
+            yield return new ListenEvent.Updates(Consolidation.Merge(contents, Frontier.At(asOf)), Frontier.Minimum, Next(asOf));
             yield return new ListenEvent.Progress(Next(asOf));
         }
 
@@ -70,8 +78,8 @@ public sealed partial class ReadHandle
             ImmutableArray<Update> batch;
             try
             {
-                var parts = await Task.WhenAll(leased.Parts.Select(FetchPartAsync));
-                batch = Consolidation.Merge(parts.SelectMany(p => p).Where(u => u.Time > after && u.Time <= leased.AsOf), Frontier.Minimum);
+                var from = after;
+                batch = Consolidation.Merge(await FetchAsync(leased, u => u.Time > from && u.Time <= leased.AsOf, check), Frontier.Minimum);
             }
             finally
             {
@@ -85,16 +93,16 @@ public sealed partial class ReadHandle
         }
     }
 
+    /// <summary>The updates of <paramref name="leased"/>'s parts that <paramref name="keep"/> keeps, each part's shown
+    /// to <paramref name="check"/>.</summary>
+    private async Task<ImmutableArray<Update>> FetchAsync(LeasedSnapshot leased, Func<Update, bool> keep,
+        Action<PartRef, IReadOnlyList<Update>>? check)
+    {
+        var parts = await Task.WhenAll(leased.Parts.Select(async part => (Part: part, Updates: (await FetchPartAsync(part)).Where(keep).ToList())));
+        foreach (var (part, updates) in parts) check?.Invoke(part, updates);
+        return [.. parts.SelectMany(p => p.Updates)];
+    }
+
     /// <summary>The frontier just past <paramref name="time"/>: empty past the last time.</summary>
     private static Frontier Next(ulong time) => time == ulong.MaxValue ? Frontier.Empty : Frontier.At(time + 1);
-
-    private static IEnumerable<Update> Pieces(string key, string value, ulong time, Int128 diff)
-    {
-        for (var rest = diff; rest != 0;)
-        {
-            var piece = (long)Int128.Clamp(rest, -long.MaxValue, long.MaxValue);
-            yield return new Update(key, value, time, piece);
-            rest -= piece;
-        }
-    }
 }

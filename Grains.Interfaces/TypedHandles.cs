@@ -103,6 +103,46 @@ public sealed class ReadHandle<TKey, TValue>(ReadHandle reader, IShardCodec<TKey
         }
     }
 
+    /// <summary><see cref="ReadHandle.ListenAsync"/>, decoded: a part that does not decode ends the listen with
+    /// <see cref="PartDecodeException"/> naming it (its lease given back).</summary>
+    public IAsyncEnumerable<ListenEvent<TKey, TValue>> ListenAsync(ulong asOf, ListenOptions options, CancellationToken cancellation = default) =>
+        DecodedAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: false, cancellation);
+
+    /// <summary><see cref="ReadHandle.SubscribeAsync"/>, decoded as <see cref="ListenAsync"/> is.</summary>
+    public IAsyncEnumerable<ListenEvent<TKey, TValue>> SubscribeAsync(ulong asOf, ListenOptions options, CancellationToken cancellation = default) =>
+        DecodedAsync(asOf, options ?? throw new ArgumentNullException(nameof(options)), snapshotFirst: true, cancellation);
+
+    private async IAsyncEnumerable<ListenEvent<TKey, TValue>> DecodedAsync(ulong asOf, ListenOptions options, bool snapshotFirst,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
+    {
+        // Decoded per part, while it is leased, so an error names it; kept per batch, to decode each string once.
+        var keys = new Dictionary<string, TKey>(StringComparer.Ordinal);
+        var values = new Dictionary<string, TValue>(StringComparer.Ordinal);
+        void Check(PartRef part, IReadOnlyList<Update> updates)
+        {
+            foreach (var update in updates)
+            {
+                Decode(keys, _keys, update.Key, part, "key");
+                Decode(values, _values, update.Value, part, "value");
+            }
+        }
+        await foreach (var e in _reader.FollowAsync(asOf, options, snapshotFirst, Check, cancellation))
+        {
+            switch (e)
+            {
+                case ListenEvent.Updates batch:
+                    yield return new ListenEvent<TKey, TValue>.Updates(
+                        [.. batch.Batch.Select(u => new Update<TKey, TValue>(keys[u.Key], values[u.Value], u.Time, u.Diff))], batch.Lower, batch.Upper);
+                    keys.Clear();
+                    values.Clear();
+                    break;
+                case ListenEvent.Progress progress:
+                    yield return new ListenEvent<TKey, TValue>.Progress(progress.Upper);
+                    break;
+            }
+        }
+    }
+
     /// <inheritdoc cref="ReadHandle.ReturnLeaseAsync"/>
     public Task ReturnLeaseAsync(LeasedSnapshot snapshot) => _reader.ReturnLeaseAsync(snapshot);
 
@@ -110,4 +150,16 @@ public sealed class ReadHandle<TKey, TValue>(ReadHandle reader, IShardCodec<TKey
     public Task DowngradeSinceAsync(Frontier since) => _reader.DowngradeSinceAsync(since);
 
     public ValueTask DisposeAsync() => _reader.DisposeAsync();
+}
+
+/// <summary>A typed listen's events: <see cref="ListenEvent"/> with decoded keys and values.</summary>
+public abstract record ListenEvent<TKey, TValue>
+{
+    private ListenEvent() { }
+
+    /// <inheritdoc cref="ListenEvent.Updates"/>
+    public sealed record Updates(ImmutableArray<Update<TKey, TValue>> Batch, Frontier Lower, Frontier Upper) : ListenEvent<TKey, TValue>;
+
+    /// <inheritdoc cref="ListenEvent.Progress"/>
+    public sealed record Progress(Frontier Upper) : ListenEvent<TKey, TValue>;
 }

@@ -108,6 +108,36 @@ public sealed class TypedDataTests(ShardClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_typed_subscription_yields_decoded_records_and_a_part_that_does_not_decode_ends_it_naming_the_part()
+    {
+        var shard = ClusterFixture.NewShard("typed-listen");
+        var writer = Shards.Writer(shard, OrderKeys, Orders);
+        var key = new OrderKey("eu", 1);
+        var placed = new Order("kettle", 12.50m, DateTimeOffset.UnixEpoch, OrderStatus.Placed, null);
+        var shipped = placed with { Status = OrderStatus.Shipped };
+        await writer.CompareAndAppendAsync([new(key, placed, 0, 1)], F(0), F(1));
+        await using var reader = await Shards.OpenReaderAsync(shard, OrderKeys, Orders, new LeaseSettings());
+        await using var events = reader.SubscribeAsync(0, new ListenOptions()).GetAsyncEnumerator();
+
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal([new Update<OrderKey, Order>(key, placed, 0, 1)], Assert.IsType<ListenEvent<OrderKey, Order>.Updates>(events.Current).Batch.ToArray());
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal(F(1), Assert.IsType<ListenEvent<OrderKey, Order>.Progress>(events.Current).Upper);
+
+        await writer.CompareAndAppendAsync([new(key, placed, 1, -1), new(key, shipped, 1, 1)], F(1), F(2));
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal([new Update<OrderKey, Order>(key, placed, 1, -1), new Update<OrderKey, Order>(key, shipped, 1, 1)],
+            Assert.IsType<ListenEvent<OrderKey, Order>.Updates>(events.Current).Batch.OrderBy(u => u.Diff).ToArray());
+        Assert.True(await events.MoveNextAsync()); // progress 2
+
+        var goodParts = await fixture.PartBlobsAsync(shard);
+        await Shards.Writer(shard).CompareAndAppendAsync([At(2, OrderKeys.Encode(key), "[1, 2]")], F(2), F(3)); // JSON, not an order
+        var badPart = Assert.Single((await fixture.PartBlobsAsync(shard)).Except(goodParts));
+        var error = await Assert.ThrowsAsync<PartDecodeException>(async () => await events.MoveNextAsync());
+        Assert.Equal((shard.Value, badPart), (error.ShardId, error.PartName));
+    }
+
+    [Fact]
     public void JSON_null_does_not_decode_to_a_key_or_value()
     {
         Assert.Throws<JsonException>(() => Orders.Decode("null"));
