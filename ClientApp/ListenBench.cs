@@ -81,18 +81,22 @@ internal static class ListenBench
         var clock = Stopwatch.StartNew();
         var following = listeners.Select(l => l.FollowAsync(appendStarted, clock, StallStartsAfter, stop.Token)).ToArray();
 
-        // The stalled listener's seqno lag and the shard's retained seqnos and retired bytes, sampled.
-        ulong maxSeqNoLag = 0, peakRetained = 0;
+        // The stalled listener's seqno lag (beside one that keeps pulling) and the shard's retained seqnos and retired
+        // bytes, sampled.
+        ulong maxSeqNoLag = 0, otherMaxSeqNoLag = 0, peakRetained = 0;
         long peakRetiredBytes = 0;
         var sampling = Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
+                // Holds first: the seqno read after them is at least theirs.
+                var stalled = await shardGrain.ReaderStatus(listeners[0].Reader.Reader);
+                var other = listeners.Length > 1 ? await shardGrain.ReaderStatus(listeners[1].Reader.Reader) : null;
                 var info = await shardGrain.Inspect();
                 peakRetained = Math.Max(peakRetained, info.RetainedSeqNos);
                 peakRetiredBytes = Math.Max(peakRetiredBytes, info.RetiredBytes);
-                if (await shardGrain.ReaderStatus(listeners[0].Reader.Reader) is { } status)
-                    maxSeqNoLag = Math.Max(maxSeqNoLag, info.SeqNo - status.SeqNoHold);
+                if (stalled is not null) maxSeqNoLag = Math.Max(maxSeqNoLag, info.SeqNo - stalled.SeqNoHold);
+                if (other is not null) otherMaxSeqNoLag = Math.Max(otherMaxSeqNoLag, info.SeqNo - other.SeqNoHold);
                 await Task.Delay(100, CancellationToken.None);
             }
         }, CancellationToken.None);
@@ -153,11 +157,15 @@ internal static class ListenBench
             stalledSeconds = settings.Stall.TotalSeconds,
             stalledLeaseKeptAfterStall = listeners[0].LiveAfterStall,
             stalledMaxSeqNoLag = maxSeqNoLag,
+            pullingListenerMaxSeqNoLag = listeners.Length > 1 ? otherMaxSeqNoLag : (ulong?)null,
+            shardSeqNos = final.SeqNo,
+            shardStateWrites = final.Counters.StateWrites,
             peakRetainedSeqNos = peakRetained,
             peakRetiredBytes,
             finalRetainedSeqNos = final.RetainedSeqNos,
             finalRetiredBytes = final.RetiredBytes,
             liveLeasesAtEnd = live,
+            listenersLeaseLost = listeners.Count(l => l.LeaseLost),
             listenersExact = exact,
             listenersNotExact = settings.Listeners - exact,
         };
@@ -168,8 +176,8 @@ internal static class ListenBench
             : $"""
                append → listener latency p50 {result.latencyP50Ms} ms, p99 {result.latencyP99Ms} ms, max {result.latencyMaxMs} ms ({result.latencySamples} samples; heartbeat write delay {result.heartbeatWriteDelayMs} ms)
                storage part reads per part appended: {(result.storagePartReadsPerPartAppended is { } perPart ? $"{perPart} ({result.storagePartReads} reads, {result.partCacheHits} cache hits, {result.partsAppended} parts)" : "seen with --in-process and stored batches only")}
-               stalled listener ({result.stalledSeconds} s): lease kept {result.stalledLeaseKeptAfterStall}, max seqno lag {result.stalledMaxSeqNoLag}; shard peak retained seqnos {result.peakRetainedSeqNos}, peak retired bytes {result.peakRetiredBytes}
-               {result.listenersExact} of {result.listeners} listeners saw every update exactly once; {result.liveLeasesAtEnd} leases live at the end
+               stalled listener ({result.stalledSeconds} s): lease kept {result.stalledLeaseKeptAfterStall}, max seqno lag {result.stalledMaxSeqNoLag} (one pulling: {result.pullingListenerMaxSeqNoLag}; {result.shardSeqNos} seqnos, {result.shardStateWrites} state writes in all); shard peak retained seqnos {result.peakRetainedSeqNos}, peak retired bytes {result.peakRetiredBytes}
+               {result.listenersExact} of {result.listeners} listeners saw every update exactly once; {result.liveLeasesAtEnd} leases live at the end, {result.listenersLeaseLost} listens ended by a lost lease
                """);
         return result.listenersNotExact == 0 ? 0 : 1;
     }
@@ -199,6 +207,8 @@ internal static class ListenBench
         public List<double> Latencies { get; } = [];
 
         public bool? LiveAfterStall { get; private set; }
+
+        public bool LeaseLost { get; private set; }
 
         public async Task FollowAsync(ConcurrentDictionary<ulong, long> appendStarted, Stopwatch clock, TimeSpan stallAfter, CancellationToken stop)
         {
@@ -230,6 +240,14 @@ internal static class ListenBench
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 // The run is over.
+            }
+            catch (LeaseExpiredException)
+            {
+                LeaseLost = true; // what it missed shows in its sums
+            }
+            finally
+            {
+                Progressed(ulong.MaxValue); // nobody waits for a listen that ended
             }
         }
 
