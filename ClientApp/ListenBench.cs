@@ -133,8 +133,9 @@ internal static class ListenBench
         var latencies = listeners.SelectMany(l => l.Latencies).Order().ToArray();
         var final = await shardGrain.Inspect();
         var partsAppended = inlineWriteMaxBytes == 0 ? appends : (long?)null; // each stored append is one part
-        var storageReads = readsAfter is { } after && readsBefore is { } before ? after.Reads - before.Reads : (long?)null;
-        var cacheHits = readsAfter is { } after2 && readsBefore is { } before2 ? after2.CacheHits - before2.CacheHits : (long?)null;
+        var (storageReads, cacheHits) = readsAfter is { } after && readsBefore is { } before
+            ? (after.Reads - before.Reads, after.CacheHits - before.CacheHits)
+            : ((long?)null, (long?)null);
 
         var result = new
         {
