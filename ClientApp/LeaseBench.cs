@@ -2,14 +2,8 @@ using Azure.Storage.Blobs.Models;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Orleans.Hosting;
-using Orleans.Leases.Hosting;
 using Orleans.Runtime;
 
 namespace Orleans.Leases.ClientApp;
@@ -33,21 +27,7 @@ internal static class LeaseBench
     public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
     {
         settings.LeaseSettings();
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Configuration = new ConfigurationManager() });
-        builder.Configuration.AddConfiguration(Cluster.Configuration);
-        builder.UseOrleans(silo => silo
-            .UseLocalhostClustering(FreePort(), FreePort())
-            .AddOrleansLeases());
-        using var host = builder.Build();
-        Output.Progress(settings.Json, "starting a silo in this process...");
-        try
-        {
-            await host.StartAsync(cancellation);
-        }
-        catch (Exception error) when (error is not OperationCanceledException)
-        {
-            throw new ClusterUnreachableException($"the in-process silo did not start (setting Leases:StorageConnectionString): {error.GetBaseException().Message}");
-        }
+        using var host = await InProcessSilo.StartAsync(settings.Json, cancellation);
         try
         {
             return await RunAsync(host.Services.GetRequiredService<IClusterClient>(), new ThisProcess(), settings, cancellation);
@@ -172,13 +152,6 @@ internal static class LeaseBench
         new() { MaxDegreeOfParallelism = degree, CancellationToken = cancellation };
 
     private static Timer Every(TimeSpan period, Action action) => new(_ => action(), null, period, period);
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>Every heartbeat tick's lateness, from the service's meter (in this process only).</summary>
     private sealed class LatenessRecorder : IDisposable

@@ -75,6 +75,23 @@ leases.SetAction((parse, cancellation) =>
         : Run(cancellation, (cluster, c) => LeaseBench.RunAsync(cluster, settings, c));
 });
 bench.Add(leases);
+var listenerCount = new Option<int>("--listeners") { Description = "Listeners following the shard (1–1024).", DefaultValueFactory = _ => 32 };
+listenerCount.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 1024) r.AddError("--listeners must be 1–1024."); });
+var listenSeconds = new Option<int>("--seconds") { Description = "Seconds the writer appends (1–3600).", DefaultValueFactory = _ => 30 };
+listenSeconds.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 3600) r.AddError("--seconds must be 1–3600."); });
+var listenLease = new Option<double>("--lease-seconds") { Description = "The listeners' lease duration (0.5–60); one stalls for 5x it.", DefaultValueFactory = _ => 2 };
+listenLease.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 0.5 or > 60) r.AddError("--lease-seconds must be 0.5–60."); });
+var listenBench = new Command("listen", "One writer appends small batches while N listeners follow the shard (one stalls for 5x its lease): latency, storage reads per part, holds, exactness.")
+    { listenerCount, listenSeconds, listenLease, inProcess, json };
+listenBench.SetAction((parse, cancellation) =>
+{
+    var settings = new ListenBench.Settings(parse.GetValue(listenerCount), parse.GetValue(listenSeconds),
+        TimeSpan.FromSeconds(parse.GetValue(listenLease)), parse.GetValue(json));
+    return parse.GetValue(inProcess)
+        ? Guarded(() => ListenBench.RunInProcessAsync(settings, cancellation))
+        : Run(cancellation, (cluster, c) => ListenBench.RunAsync(cluster, settings, c));
+});
+bench.Add(listenBench);
 var stateBench = new Command("state", "Shard state bytes and serialize+deserialize CPU per write, JSON against binary, for 10–10,000 readers (in memory, no cluster).")
     { json };
 stateBench.SetAction(parse => StateBench.Run(parse.GetValue(json)));
