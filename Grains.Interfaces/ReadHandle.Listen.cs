@@ -51,15 +51,7 @@ public sealed partial class ReadHandle
         if (snapshotFirst)
         {
             var snapshot = await SnapshotAsync(asOf, cancellation);
-            ImmutableArray<Update> contents;
-            try
-            {
-                contents = await FetchAsync(snapshot, u => u.Time <= asOf, check);
-            }
-            finally
-            {
-                await ReturnLeaseAsync(snapshot);
-            }
+            var contents = await ReadThenReturnAsync(snapshot, () => FetchAsync(snapshot, u => u.Time <= asOf, check));
             // A snapshot's updates, all at its time: advanced to asOf, then consolidated.
             yield return new ListenEvent.Updates(Consolidation.Merge(contents, Frontier.At(asOf)), Frontier.Minimum, Next(asOf));
             yield return new ListenEvent.Progress(Next(asOf));
@@ -75,22 +67,41 @@ public sealed partial class ReadHandle
                 await ShardClient.WaitForUpperAsync(shard, after + 1, cancellation, _retry);
                 continue;
             }
-            ImmutableArray<Update> batch;
+            var from = after;
+            var batch = Consolidation.Merge(
+                await ReadThenReturnAsync(leased, () => FetchAsync(leased, u => u.Time > from && u.Time <= leased.AsOf, check)), Frontier.Minimum);
+            var lower = Next(after);
+            after = leased.AsOf;
+            if (!batch.IsEmpty) yield return new ListenEvent.Updates(batch, lower, Next(after));
+            yield return new ListenEvent.Progress(Next(after));
+            // Only once the consumer pulls past the progress: one that fails on a batch may listen again from before it.
+            if (options.SinceFollowsProgress) await DowngradeSinceAsync(Frontier.At(after));
+        }
+    }
+
+    /// <summary>Reads under <paramref name="leased"/>, then gives it back; a read that fails gives it back too, and its
+    /// error is the one thrown.</summary>
+    private async Task<ImmutableArray<Update>> ReadThenReturnAsync(LeasedSnapshot leased, Func<Task<ImmutableArray<Update>>> read)
+    {
+        ImmutableArray<Update> updates;
+        try
+        {
+            updates = await read();
+        }
+        catch
+        {
             try
-            {
-                var from = after;
-                batch = Consolidation.Merge(await FetchAsync(leased, u => u.Time > from && u.Time <= leased.AsOf, check), Frontier.Minimum);
-            }
-            finally
             {
                 await ReturnLeaseAsync(leased);
             }
-            var lower = Next(after);
-            after = leased.AsOf;
-            if (options.SinceFollowsProgress) await DowngradeSinceAsync(Frontier.At(after));
-            if (!batch.IsEmpty) yield return new ListenEvent.Updates(batch, lower, Next(after));
-            yield return new ListenEvent.Progress(Next(after));
+            catch (ShardException)
+            {
+                // The lease ended meanwhile: nothing to give back, and the read's error says more.
+            }
+            throw;
         }
+        await ReturnLeaseAsync(leased);
+        return updates;
     }
 
     /// <summary>The updates of <paramref name="leased"/>'s parts that <paramref name="keep"/> keeps, each part's shown

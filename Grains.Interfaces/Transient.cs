@@ -69,13 +69,15 @@ public sealed record RetryPolicy(int Attempts, TimeSpan FirstDelay, TimeSpan Max
 
     private static readonly TimeSpan LongestWait = TimeSpan.FromMinutes(10);
 
-    /// <summary>Refuses a policy that cannot run: no attempt, a negative wait, a longest wait below the first or
-    /// above 10 minutes.</summary>
+    private static readonly TimeSpan ShortestWait = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Refuses a policy that cannot run or cannot back off: no attempt, a first wait below 1 ms (doubling
+    /// nothing stays nothing: retries would hammer a failing silo), a longest wait below the first or above 10 minutes.</summary>
     public RetryPolicy Validated()
     {
         if (Attempts < 1) throw new ArgumentOutOfRangeException(nameof(Attempts), Attempts, "at least one attempt");
-        if (FirstDelay < TimeSpan.Zero || MaxDelay < FirstDelay || MaxDelay > LongestWait)
-            throw new ArgumentOutOfRangeException(nameof(MaxDelay), MaxDelay, $"waits must be 0 ≤ first ({FirstDelay}) ≤ longest ≤ {LongestWait}");
+        if (FirstDelay < ShortestWait || MaxDelay < FirstDelay || MaxDelay > LongestWait)
+            throw new ArgumentOutOfRangeException(nameof(MaxDelay), MaxDelay, $"waits must be {ShortestWait} ≤ first ({FirstDelay}) ≤ longest ≤ {LongestWait}");
         return this;
     }
 }

@@ -138,6 +138,8 @@ public sealed class ReadHandle<TKey, TValue>(ReadHandle reader, IShardCodec<TKey
                     break;
                 case ListenEvent.Progress progress:
                     yield return new ListenEvent<TKey, TValue>.Progress(progress.Upper);
+                    keys.Clear(); // a batch that consolidated to nothing yields no updates, only its progress
+                    values.Clear();
                     break;
             }
         }

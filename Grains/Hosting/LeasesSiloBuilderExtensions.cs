@@ -27,9 +27,11 @@ public static class LeasesSiloBuilderExtensions
     public static ISiloBuilder AddOrleansLeases(this ISiloBuilder silo, Action<ShardServiceOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
+        // Bound once, by the first call: a later call's settings in code are not overridden by the section again.
+        var first = !Added(silo);
         return silo.AddOrleansLeases((OptionsBuilder<ShardServiceOptions> options) =>
         {
-            if (silo.Configuration is { } configuration) options.Bind(configuration.GetSection(ShardServiceOptions.Section));
+            if (first && silo.Configuration is { } configuration) options.Bind(configuration.GetSection(ShardServiceOptions.Section));
             options.Configure(configure);
         });
     }
@@ -51,7 +53,7 @@ public static class LeasesSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(configureOptions);
         var options = silo.Services.AddOptions<ShardServiceOptions>();
         configureOptions(options);
-        if (silo.Services.Any(s => s.ServiceType == typeof(ShardStateSerializer))) return silo; // added before: settings only
+        if (Added(silo)) return silo; // added before: settings only
 
         options.ValidateOnStart();
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ShardServiceOptions>, ShardServiceOptionsValidator>());
@@ -81,4 +83,6 @@ public static class LeasesSiloBuilderExtensions
             (sp, _) => new ShardStateStorage(sp.GetRequiredKeyedService<IGrainStorage>(ShardStorage.BlobsName)));
         return silo;
     }
+
+    private static bool Added(ISiloBuilder silo) => silo.Services.Any(s => s.ServiceType == typeof(ShardStateSerializer));
 }

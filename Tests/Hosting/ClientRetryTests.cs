@@ -37,6 +37,7 @@ public sealed class ClientRetryTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new ShardClientOptions { MaxRetryDelay = TimeSpan.FromMilliseconds(1) }.Retry);
         Assert.Throws<ArgumentOutOfRangeException>(() => new ShardClientOptions { MaxRetryDelay = TimeSpan.MaxValue }.Retry);
         Assert.Throws<ArgumentOutOfRangeException>(() => new ShardClientOptions { FirstRetryDelay = TimeSpan.FromSeconds(-1) }.Retry);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ShardClientOptions { FirstRetryDelay = TimeSpan.Zero }.Retry); // no backoff
 
         using var services = new ServiceCollection().AddSingleton<IGrainFactory>(_ => null!)
             .AddOrleansLeasesClient(o => o.RetryAttempts = -1).BuildServiceProvider();

@@ -46,6 +46,15 @@ public sealed class SiloBuilderTests
     }
 
     [Fact]
+    public void Added_twice_the_configuration_section_is_read_once_and_code_settings_stay()
+    {
+        var options = Options(silo => silo.AddOrleansLeases(o => o.CompactionMinBatches = 8).AddOrleansLeases(o => o.CompactionFanout = 4),
+            new() { ["Leases:CompactionMinBatches"] = "9", ["Leases:CompactionFanout"] = "5" });
+
+        Assert.Equal((8, 4), (options.CompactionMinBatches, options.CompactionFanout));
+    }
+
+    [Fact]
     public void A_bad_setting_is_refused_naming_it()
     {
         var error = Assert.Throws<OptionsValidationException>(() => Options(silo => silo.AddOrleansLeases(o => o.CompactionFanout = 1)));

@@ -69,7 +69,39 @@ public sealed class ListenTests(CompactionClusterFixture fixture)
         seen.AddRange(await UntilAsync(events, 10));
 
         AssertFollowed(seen, written);
-        if (sinceFollowsProgress) Assert.Equal(F(9), (await reader.InspectAsync()).RequestedSince);
+        if (!sinceFollowsProgress) return;
+        await writer.CompareAndAppendAsync([At(10, "next")], F(10), F(11));
+        await NextAsync(events); // pulled past progress 10: the since follows it
+        Assert.Equal(F(9), (await reader.InspectAsync()).RequestedSince);
+    }
+
+    /// <summary>With the since following the progress, a consumer that fails on a batch (before pulling past its
+    /// progress) can listen again from its last checkpoint: the since has not moved past the batch.</summary>
+    [Fact]
+    public async Task A_consumer_that_fails_on_a_batch_listens_again_from_its_checkpoint_when_the_since_follows()
+    {
+        var shard = ClusterFixture.NewShard("listen-again");
+        var writer = Shards.Writer(shard);
+        await using var reader = await Shards.OpenReaderAsync(shard);
+        var options = new ListenOptions { SinceFollowsProgress = true };
+        await writer.CompareAndAppendAsync([At(0, "a")], F(0), F(1));
+        await writer.CompareAndAppendAsync([At(1, "b")], F(1), F(2));
+
+        var checkpoint = 0UL;
+        await using (var failing = reader.SubscribeAsync(checkpoint, options).GetAsyncEnumerator())
+        {
+            await UntilAsync(failing, 1);                                                   // snapshot and progress 1: checkpoint 0
+            Assert.IsType<ListenEvent.Updates>(await NextAsync(failing));                   // [1, 2): the consumer fails on it
+        }
+
+        await using var again = reader.ListenAsync(checkpoint, options).GetAsyncEnumerator();
+        var batch = Assert.IsType<ListenEvent.Updates>(await NextAsync(again));
+        Assert.Equal([At(1, "b")], batch.Batch.ToArray());
+        await UntilAsync(again, 2);
+        await writer.CompareAndAppendAsync([At(2, "c")], F(2), F(3));
+        await NextAsync(again); // [2, 3)
+        await NextAsync(again); // progress 3: the since follows only now, past the progress 2
+        Assert.Equal(F(1), (await reader.InspectAsync()).RequestedSince);
     }
 
     [Fact]
