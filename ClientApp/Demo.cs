@@ -64,6 +64,7 @@ internal static class Demo
                           $"{contents.Aggregate(Int128.Zero, (sum, c) => sum + c.Diff)} records in {leased.Parts.Length} parts");
         await reader.ReturnLeaseAsync(leased);
         Console.WriteLine($"  the subscriber had every batch: {await following} updates, progress {asOf + 1}");
+        await subscriber.DisposeAsync();
 
         await reader.ExpireAsync();
         try
