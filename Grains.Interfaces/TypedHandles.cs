@@ -74,33 +74,10 @@ public sealed class ReadHandle<TKey, TValue>(ReadHandle reader, IShardCodec<TKey
     public async Task<ImmutableArray<(TKey Key, TValue Value, Int128 Diff)>> ReadAsync(LeasedSnapshot snapshot)
     {
         var parts = await Task.WhenAll(snapshot.Parts.Select(async part => (Part: part, Updates: await _reader.FetchPartAsync(part))));
-        // Each distinct string decoded once: parts repeat keys and values across times.
-        var keys = new Dictionary<string, TKey>(StringComparer.Ordinal);
-        var values = new Dictionary<string, TValue>(StringComparer.Ordinal);
-        foreach (var (part, updates) in parts)
-        {
-            foreach (var update in updates)
-            {
-                if (update.Time > snapshot.AsOf) continue;
-                Decode(keys, _keys, update.Key, part, "key");
-                Decode(values, _values, update.Value, part, "value");
-            }
-        }
+        var decoded = new Decoded(this);
+        foreach (var (part, updates) in parts) decoded.Add(part, updates.Where(u => u.Time <= snapshot.AsOf));
         var rows = Consolidation.AsOf(parts.SelectMany(p => p.Updates), snapshot.AsOf);
-        return [.. rows.Select(row => (keys[row.Key], values[row.Value], row.Diff))];
-    }
-
-    private void Decode<T>(Dictionary<string, T> decoded, IShardCodec<T> codec, string encoded, PartRef part, string what)
-    {
-        if (decoded.ContainsKey(encoded)) return;
-        try
-        {
-            decoded[encoded] = codec.Decode(encoded);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw new PartDecodeException(Shard.Value, part.Name, what, e);
-        }
+        return [.. rows.Select(row => (decoded.Keys[row.Key], decoded.Values[row.Value], row.Diff))];
     }
 
     /// <summary><see cref="ReadHandle.ListenAsync"/>, decoded: a part that does not decode ends the listen with
@@ -115,32 +92,60 @@ public sealed class ReadHandle<TKey, TValue>(ReadHandle reader, IShardCodec<TKey
     private async IAsyncEnumerable<ListenEvent<TKey, TValue>> DecodedAsync(ulong asOf, ListenOptions options, bool snapshotFirst,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
     {
-        // Decoded per part, while it is leased, so an error names it; kept per batch, to decode each string once.
-        var keys = new Dictionary<string, TKey>(StringComparer.Ordinal);
-        var values = new Dictionary<string, TValue>(StringComparer.Ordinal);
-        void Check(PartRef part, IReadOnlyList<Update> updates)
-        {
-            foreach (var update in updates)
-            {
-                Decode(keys, _keys, update.Key, part, "key");
-                Decode(values, _values, update.Value, part, "value");
-            }
-        }
-        await foreach (var e in _reader.FollowAsync(asOf, options, snapshotFirst, Check, cancellation))
+        // Decoded per part, while it is leased, so an error names it; kept until the batch's progress (which follows
+        // every batch, also one that consolidated to nothing).
+        var decoded = new Decoded(this);
+        await foreach (var e in _reader.FollowAsync(asOf, options, snapshotFirst, decoded.Add, cancellation))
         {
             switch (e)
             {
                 case ListenEvent.Updates batch:
                     yield return new ListenEvent<TKey, TValue>.Updates(
-                        [.. batch.Batch.Select(u => new Update<TKey, TValue>(keys[u.Key], values[u.Value], u.Time, u.Diff))], batch.Lower, batch.Upper);
-                    keys.Clear();
-                    values.Clear();
+                        [.. batch.Batch.Select(u => new Update<TKey, TValue>(decoded.Keys[u.Key], decoded.Values[u.Value], u.Time, u.Diff))],
+                        batch.Lower, batch.Upper);
                     break;
                 case ListenEvent.Progress progress:
                     yield return new ListenEvent<TKey, TValue>.Progress(progress.Upper);
-                    keys.Clear(); // a batch that consolidated to nothing yields no updates, only its progress
-                    values.Clear();
+                    decoded.Clear();
                     break;
+            }
+        }
+    }
+
+    /// <summary>The keys and values of a read, each distinct string decoded once (parts repeat them across times).</summary>
+    private sealed class Decoded(ReadHandle<TKey, TValue> handle)
+    {
+        public Dictionary<string, TKey> Keys { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, TValue> Values { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Decodes <paramref name="updates"/> of <paramref name="part"/>; <see cref="PartDecodeException"/>
+        /// naming it for a string a codec does not read.</summary>
+        public void Add(PartRef part, IEnumerable<Update> updates)
+        {
+            foreach (var update in updates)
+            {
+                Decode(Keys, handle._keys, update.Key, part, "key");
+                Decode(Values, handle._values, update.Value, part, "value");
+            }
+        }
+
+        public void Clear()
+        {
+            Keys.Clear();
+            Values.Clear();
+        }
+
+        private void Decode<T>(Dictionary<string, T> decoded, IShardCodec<T> codec, string encoded, PartRef part, string what)
+        {
+            if (decoded.ContainsKey(encoded)) return;
+            try
+            {
+                decoded[encoded] = codec.Decode(encoded);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new PartDecodeException(handle.Shard.Value, part.Name, what, e);
             }
         }
     }
