@@ -57,22 +57,15 @@ public sealed partial class ReadHandle
             yield return new ListenEvent.Progress(Next(asOf));
         }
 
-        var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
         var after = asOf;
         while (after < ulong.MaxValue)
         {
-            var leased = await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.LeaseAfter(_secret, after), cancellation, _retry));
-            if (leased is null)
-            {
-                await ShardClient.WaitForUpperAsync(shard, after + 1, cancellation, _retry);
-                continue;
-            }
             var from = after;
+            var (leased, _) = await LeaseOnceWrittenAsync(() => _lease.LeaseAfter(_secret, from), from + 1, cancellation);
             var batch = Consolidation.Merge(
                 await ReadThenReturnAsync(leased, () => FetchAsync(leased, u => u.Time > from && u.Time <= leased.AsOf, check)), Frontier.Minimum);
-            var lower = Next(after);
             after = leased.AsOf;
-            if (!batch.IsEmpty) yield return new ListenEvent.Updates(batch, lower, Next(after));
+            if (!batch.IsEmpty) yield return new ListenEvent.Updates(batch, Next(from), Next(after));
             yield return new ListenEvent.Progress(Next(after));
             // Only once the consumer pulls past the progress: one that fails on a batch may listen again from before it.
             if (options.SinceFollowsProgress) await DowngradeSinceAsync(Frontier.At(after));

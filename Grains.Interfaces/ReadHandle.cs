@@ -92,21 +92,27 @@ public sealed partial class ReadHandle : IAsyncDisposable
         {
             span?.SetTag("leases.reader", Reader.Value);
             span?.SetTag("leases.as_of", asOf);
-            var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
             var started = Stopwatch.GetTimestamp();
-            for (var rounds = 0; ; rounds++)
-            {
-                if (await _holds.LeaseAsync(() => Transient.RetryAsync(() => _lease.Snapshot(_secret, asOf), cancellation, _retry)) is { } leased)
-                {
-                    span?.SetTag("leases.lease_id", leased.LeaseId);
-                    span?.SetTag("leases.wait_rounds", rounds);
-                    LeasesTelemetry.SnapshotDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
-                        new KeyValuePair<string, object?>("leases.waited", rounds > 0));
-                    return leased;
-                }
-                await ShardClient.WaitForUpperAsync(shard, asOf, cancellation, _retry);
-            }
+            var (leased, rounds) = await LeaseOnceWrittenAsync(() => _lease.Snapshot(_secret, asOf), asOf, cancellation);
+            span?.SetTag("leases.lease_id", leased.LeaseId);
+            span?.SetTag("leases.wait_rounds", rounds);
+            LeasesTelemetry.SnapshotDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+                new KeyValuePair<string, object?>("leases.waited", rounds > 0));
+            return leased;
         }, ActivityKind.Client);
+
+    /// <summary>Asks <paramref name="lease"/> until it leases (null: the shard's upper has not passed
+    /// <paramref name="time"/>), waiting between asks for the upper to pass it; answers the lease and the rounds waited.</summary>
+    private async Task<(LeasedSnapshot Leased, int Rounds)> LeaseOnceWrittenAsync(Func<Task<LeasedSnapshot?>> lease, ulong time,
+        CancellationToken cancellation)
+    {
+        var shard = _grains.GetGrain<IShardGrain>(Shard.Value);
+        for (var rounds = 0; ; rounds++)
+        {
+            if (await _holds.LeaseAsync(() => Transient.RetryAsync(lease, cancellation, _retry)) is { } leased) return (leased, rounds);
+            await ShardClient.WaitForUpperAsync(shard, time, cancellation, _retry);
+        }
+    }
 
     public Task<ImmutableArray<Update>> FetchPartAsync(PartRef part) => ShardClient.FetchPartAsync(_grains, part, _retry);
 
