@@ -155,10 +155,12 @@ public sealed class CompactionStateTests
             var now = Now;
             var store = new Dictionary<string, ImmutableArray<Update>>();
             var model = new List<Update>();
-            var leased = new Dictionary<(string Reader, ulong LeaseId), (ulong AsOf, ImmutableArray<(string, string, Int128)> Contents, ImmutableArray<PartRef> Parts)>();
+            // Keyed by seqno too: a reader that ended and registered again numbers its leases from the start.
+            var leased = new Dictionary<(string Reader, ulong LeaseId, ulong SeqNo), (ulong AsOf, ImmutableArray<(string, string, Int128)> Contents, ImmutableArray<PartRef> Parts)>();
             var landed = new List<ShardCommand>();
-            // Each reader's listener: where it started, how far it has read, what it yielded.
-            var listeners = new Dictionary<string, (ulong Start, ulong After, List<Update> Yielded)>();
+            // Each reader's listener: where it started, how far it has read, what it yielded, and the batches it has
+            // leased but not read yet (read a round later, after whatever compaction and GC ran meanwhile).
+            var listeners = new Dictionary<string, (ulong Start, ulong After, List<Update> Yielded, LeasedSnapshot? Leased)>();
             var n = 0;
             foreach (var (kind, who, x, seconds, diffs) in steps)
             {
@@ -182,7 +184,7 @@ public sealed class CompactionStateTests
                     2 => TryApply(Register(reader, Lease)),
                     3 => TryApply(new SyncReader(reader, F(since.Time + x), [])),
                     4 => TryApply(new LeaseSnapshot(reader, since, since.Time + x),
-                        lease => leased[(reader.Value, lease!.LeaseId)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts)),
+                        lease => leased[(reader.Value, lease!.LeaseId, lease.SeqNo)] = (lease.AsOf, Consolidation.AsOf(model, lease.AsOf), lease.Parts)),
                     5 => TryApply(new SyncReader(reader, since, [.. (current?.Leases.Keys ?? []).Take(1)])),
                     6 => state.CompactionCandidates(who == 0 ? Pairs : InlineOut) is { IsEmpty: false } run && TryApply(Compact(state, run, ref n, store)),
                     7 => TryApply(Collect(state, store)),
@@ -191,10 +193,22 @@ public sealed class CompactionStateTests
                     _ => false,
                 };
 
-                // One round of the reader's listener: lease the batches after its progress, read them, give the lease back.
+                // One round of the reader's listener: read the batches it leased last round and give the lease back (S4:
+                // their parts are still stored), or lease the batches after its progress.
                 bool ListenRound()
                 {
-                    var (start, after, yielded) = listeners.GetValueOrDefault(reader.Value, (since.Time, since.Time, []));
+                    var (start, after, yielded, held) = listeners.GetValueOrDefault(reader.Value, (since.Time, since.Time, [], null));
+                    if (held is not null)
+                    {
+                        if (!current.Leases.TryGetValue(held.LeaseId, out var heldAt) || heldAt != held.SeqNo)
+                        {
+                            listeners.Remove(reader.Value); // the reader ended (its lease ids start again), or another step returned the lease
+                            return false;
+                        }
+                        yielded.AddRange(held.Parts.SelectMany(p => Read(p, store)).Where(u => u.Time > after && u.Time <= held.AsOf));
+                        listeners[reader.Value] = (start, held.AsOf, yielded, null);
+                        return TryApply(new SyncReader(reader, since, [held.LeaseId]));
+                    }
                     switch (state.Apply(new LeaseAfter(reader, since, after), now))
                     {
                         case Outcome<LeasedSnapshot?>.Rejected:
@@ -202,12 +216,10 @@ public sealed class CompactionStateTests
                             return false;
                         case Outcome<LeasedSnapshot?>.Applied { Next: var next, Answer: { } lease }:
                             state = next;
-                            yielded.AddRange(lease.Parts.SelectMany(p => Read(p, store)).Where(u => u.Time > after && u.Time <= lease.AsOf));
-                            listeners[reader.Value] = (start, lease.AsOf, yielded);
-                            TryApply(new SyncReader(reader, since, [lease.LeaseId]));
+                            listeners[reader.Value] = (start, after, yielded, lease);
                             return true;
                         default:
-                            listeners[reader.Value] = (start, after, yielded); // nothing after its progress yet
+                            listeners[reader.Value] = (start, after, yielded, null); // nothing after its progress yet
                             return false;
                     }
                 }
@@ -226,12 +238,12 @@ public sealed class CompactionStateTests
                         Consolidation.AsOf(state.Snapshot(asOf)!.Parts.SelectMany(p => Read(p, store)), asOf).ToArray());
                 // A listener has yielded exactly the updates written after its start, through its progress, once each,
                 // whatever compaction merged meanwhile.
-                foreach (var (start, after, yielded) in listeners.Values)
+                foreach (var (start, after, yielded, _) in listeners.Values)
                     Assert.Equal(Consolidation.Merge(model.Where(u => u.Time > start && u.Time <= after), Frontier.Minimum).ToArray(),
                         Consolidation.Merge(yielded, Frontier.Minimum).ToArray());
-                foreach (var ((id, leaseId), (asOf, contents, parts)) in leased)
+                foreach (var ((id, leaseId, seqNo), (asOf, contents, parts)) in leased)
                 {
-                    if (!state.Readers.TryGetValue(id, out var r) || !r.Leases.ContainsKey(leaseId)) continue; // returned or expired
+                    if (!state.Readers.TryGetValue(id, out var r) || !r.Leases.TryGetValue(leaseId, out var at) || at != seqNo) continue; // returned or expired
                     Assert.All(parts, p => Assert.True(p.IsInline || store.ContainsKey(p.Name), $"leased part {p.Name} deleted (S4)"));
                     Assert.Equal(contents.ToArray(), Consolidation.AsOf(parts.SelectMany(p => Read(p, store)), asOf).ToArray());
                 }
