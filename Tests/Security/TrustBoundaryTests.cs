@@ -37,6 +37,7 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
 
         await Assert.ThrowsAsync<AccessDeniedException>(() => readers.SyncReader(victim.Reader, F(9), [leased.LeaseId], true));
         await Assert.ThrowsAsync<AccessDeniedException>(() => readers.LeaseSnapshot(victim.Reader, F(0), 1));
+        await Assert.ThrowsAsync<AccessDeniedException>(() => readers.LeaseAfter(victim.Reader, F(0), 0));
         await Assert.ThrowsAsync<AccessDeniedException>(() => readers.ExpireReader(victim.Reader));
         await Assert.ThrowsAsync<AccessDeniedException>(() => readers.ResumeReader(victim.Reader));
         await Assert.ThrowsAsync<AccessDeniedException>(() => readers.RegisterReader(ReaderId.NewId(), fixture.Settings, someClient, "hash"));
@@ -108,6 +109,7 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
             await Assert.ThrowsAsync<AccessDeniedException>(() => lease.ReturnLease(guess, leaseId));
             await Assert.ThrowsAsync<AccessDeniedException>(() => lease.DowngradeSince(guess, F(2)));
             await Assert.ThrowsAsync<AccessDeniedException>(() => lease.Snapshot(guess, 1));
+            await Assert.ThrowsAsync<AccessDeniedException>(() => lease.LeaseAfter(guess, 0));
             await Assert.ThrowsAsync<AccessDeniedException>(() => lease.Expire(guess));
             await Assert.ThrowsAsync<AccessDeniedException>(() => lease.Open(guess, fixture.Settings, null!));
         }
@@ -119,6 +121,26 @@ public sealed class TrustBoundaryTests(LeaseClusterFixture fixture)
         var status = (await shardGrain.ReaderStatus(readerId))!;
         Assert.True(status.SeqNoHold <= leased.SeqNo);
         Assert.Equal([leaseId], status.Leases.Keys);
+    }
+
+    /// <summary>The reader's own listen, from the worst as-ofs: below its since (refused, typed) and the last time
+    /// (nothing can follow it). Neither changes the shard.</summary>
+    [Fact]
+    public async Task A_listen_from_below_the_since_is_refused_and_one_past_the_last_time_yields_nothing()
+    {
+        var (shard, victim, leased) = await Victim.OpenAsync(fixture, "listen-values");
+        await using var _ = victim;
+        await victim.DowngradeSinceAsync(F(1)); // the only reader: woken at once, the shard's since follows
+        await Eventually.Async(() => fixture.Shards.InspectAsync(shard), i => i.Since == F(1), "the since did not move");
+        var before = await fixture.PersistedAsync(shard);
+
+        await Assert.ThrowsAsync<AsOfBeforeSinceException>(async () =>
+        {
+            await foreach (var e in victim.ListenAsync(0, new ListenOptions())) Assert.Fail($"yielded {e}");
+        });
+        await foreach (var e in victim.ListenAsync(ulong.MaxValue, new ListenOptions())) Assert.Fail($"yielded {e}");
+
+        await AssertUntouchedAsync(shard, before, victim, leased);
     }
 
     [Fact]
