@@ -161,6 +161,5 @@ internal static class AppendBench
     private static BlobContainerClient ScratchContainer() =>
         ConfiguredStorage.Blobs().GetBlobContainerClient($"bench-scratch-{Guid.NewGuid():N}");
 
-    private static double Percentile(double[] sorted, double q) =>
-        sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    private static double Percentile(double[] sorted, double q) => sorted.Length == 0 ? 0 : Quantile.Of(sorted, q);
 }

@@ -178,12 +178,7 @@ internal static class LeaseBench
         public void Stop() => _recording = false;
 
         /// <summary>The <paramref name="q"/> quantile in ms, or null when no tick was seen (a remote silo).</summary>
-        public double? Percentile(double q)
-        {
-            if (_values.IsEmpty) return null;
-            var sorted = _values.Order().ToArray();
-            return Math.Round(sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)], 1);
-        }
+        public double? Percentile(double q) => _values.IsEmpty ? null : Math.Round(Quantile.Of([.. _values.Order()], q), 1);
 
         public void Dispose() => _listener.Dispose();
     }

@@ -191,8 +191,7 @@ internal static class ListenBench
         foreach (var u in batch) written[(u.Key, u.Value)] = written.GetValueOrDefault((u.Key, u.Value)) + u.Diff;
     }
 
-    private static double? Percentile(double[] sorted, double q) =>
-        sorted.Length == 0 ? null : Math.Round(sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)], 1);
+    private static double? Percentile(double[] sorted, double q) => sorted.Length == 0 ? null : Math.Round(Quantile.Of(sorted, q), 1);
 
     /// <summary>One subscriber: sums what it is given per key and value, and times each batch's arrival.</summary>
     private sealed class Listener(ReadHandle reader, bool stalls, TimeSpan stall)
