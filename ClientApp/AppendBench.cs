@@ -4,6 +4,7 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Orleans.Leases.ClientApp;
 
@@ -14,8 +15,25 @@ namespace Orleans.Leases.ClientApp;
 /// </summary>
 internal static class AppendBench
 {
-    public static async Task<int> RunAsync(Cluster cluster, int writers, int seconds, bool json, CancellationToken cancellation)
+    public sealed record Settings(int Writers, int Seconds, bool Json);
+
+    /// <summary>Hosts the silo in this process: the writers call it without a client's network hop.</summary>
+    public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
     {
+        using var host = await InProcessSilo.StartAsync(settings.Json, cancellation);
+        try
+        {
+            return await RunAsync(new ShardClient(host.Services.GetRequiredService<IClusterClient>()), settings, cancellation);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    public static async Task<int> RunAsync(ShardClient shards, Settings settings, CancellationToken cancellation)
+    {
+        var (writers, seconds, json) = settings;
         var duration = TimeSpan.FromSeconds(seconds);
         // A ceiling is a rate: ten seconds measure it, and a long run stays about the appends.
         var ceiling = TimeSpan.FromSeconds(Math.Min(seconds, 10));
@@ -35,7 +53,7 @@ internal static class AppendBench
         await scratch.CreateIfNotExistsAsync(cancellationToken: cancellation);
         var etagWritesPerSecond = await SequentialEtagWritesAsync(scratch, payload, ceiling);
         Output.Progress(json, $"appends, {writers} concurrent writers on one shard, {seconds} s...");
-        var appends = await AppendsAsync(cluster.Shards, writers, duration);
+        var appends = await AppendsAsync(shards, writers, duration);
         // One shard's own ceiling: its state is bigger than the one-update payload above, and every append writes it.
         Output.Progress(json, $"sequential ETag writes of a state-sized blob ({appends.StateBytes} B), {ceiling.TotalSeconds} s...");
         var stateSizedWritesPerSecond = await SequentialEtagWritesAsync(scratch, new byte[Math.Max(1, appends.StateBytes)], ceiling);

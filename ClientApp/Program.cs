@@ -33,11 +33,6 @@ var writers = new Option<int>("--writers") { Description = "Concurrent writers o
 writers.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 1024) r.AddError("--writers must be 1–1024."); });
 var seconds = new Option<int>("--seconds") { Description = "Seconds each measurement runs (1–3600).", DefaultValueFactory = _ => 10 };
 seconds.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 3600) r.AddError("--seconds must be 1–3600."); });
-var append = new Command("append", "Append throughput and latency on one shard, beside the storage ceilings of the same run.")
-    { writers, seconds, json };
-append.SetAction((parse, cancellation) => Run(cancellation, (cluster, c) =>
-    AppendBench.RunAsync(cluster, parse.GetValue(writers), parse.GetValue(seconds), parse.GetValue(json), c)));
-bench.Add(append);
 var leaseSeconds = new Option<double>("--lease-seconds") { Description = "Lease duration of the busy reader (0.5–60).", DefaultValueFactory = _ => 2 };
 leaseSeconds.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 0.5 or > 60) r.AddError("--lease-seconds must be 0.5–60."); });
 var busyReader = new Command("busy-reader", "A reader blocked in a snapshot for 5x its lease while a writer appends: its holds, wakeups and retained storage.")
@@ -62,7 +57,17 @@ var heartbeatLength = new Option<double>("--heartbeat-seconds") { Description = 
 heartbeatLength.Validators.Add(r => { if (r.GetValueOrDefault<double>() is < 0.1 or > 900) r.AddError("--heartbeat-seconds must be 0.1–900."); });
 var intervals = new Option<int>("--intervals") { Description = "Heartbeat intervals measured (1–100).", DefaultValueFactory = _ => 4 };
 intervals.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 1 or > 100) r.AddError("--intervals must be 1–100."); });
-var inProcess = new Option<bool>("--in-process") { Description = "Host the silo in this process (exact CPU, memory and tick lateness)." };
+var inProcess = new Option<bool>("--in-process") { Description = "Host the silo in this process (exact CPU, memory and tick lateness; no client hop)." };
+var append = new Command("append", "Append throughput and latency on one shard, beside the storage ceilings of the same run.")
+    { writers, seconds, inProcess, json };
+append.SetAction((parse, cancellation) =>
+{
+    var settings = new AppendBench.Settings(parse.GetValue(writers), parse.GetValue(seconds), parse.GetValue(json));
+    return parse.GetValue(inProcess)
+        ? Guarded(() => AppendBench.RunInProcessAsync(settings, cancellation))
+        : Run(cancellation, (cluster, c) => AppendBench.RunAsync(cluster.Shards, settings, c));
+});
+bench.Add(append);
 var leases = new Command("leases", "Many live leases on one silo for several heartbeat intervals: leases kept, writes per shard, tick lateness, CPU, memory.")
     { shardCount, readersPerShard, leaseLength, heartbeatLength, intervals, inProcess, json };
 leases.SetAction((parse, cancellation) =>
