@@ -1,3 +1,4 @@
+using Orleans.Leases.Hosting;
 using Azure.Storage.Blobs.Models;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -38,7 +39,8 @@ internal static class LeaseBench
         }
     }
 
-    /// <summary>Runs against a cluster of one silo (the figures are that silo's, from its runtime statistics).</summary>
+    /// <summary>Runs against a cluster of one silo in another process: the CPU, memory and GC figures are that silo's
+    /// own, without this process's clients.</summary>
     public static Task<int> RunAsync(Cluster cluster, Settings settings, CancellationToken cancellation) =>
         RunAsync(cluster.Client, new RemoteSilo(cluster.Client), settings, cancellation);
 
@@ -76,7 +78,6 @@ internal static class LeaseBench
         await Task.Delay(settings.Heartbeat, cancellation);
         var writesBefore = await StateWritesAsync(client, shardIds);
         var start = await silo.SampleAsync(settled: false);
-        var gcPauseBefore = GC.GetTotalPauseDuration();
         lateness.Start();
         var window = Stopwatch.StartNew();
         for (var i = 1; i <= settings.Intervals; i++)
@@ -86,7 +87,6 @@ internal static class LeaseBench
         }
         lateness.Stop();
         var end = await silo.SampleAsync(settled: false);
-        var gcPause = GC.GetTotalPauseDuration() - gcPauseBefore;
         var measured = window.Elapsed;
         var writes = await StateWritesAsync(client, shardIds) - writesBefore;
 
@@ -99,7 +99,16 @@ internal static class LeaseBench
             Interlocked.Add(ref unanswered, info.ClientUnanswered);
         });
         var stateBytes = await ConfiguredStorage.MeanStateBytesAsync($"bench-leases-{run}-", cancellation);
-        var settled = await silo.SampleAsync(settled: true); // after the window: a forced collection pauses every tick
+        // After the window (a forced collection pauses every tick), at four points of one interval: the heartbeats a
+        // shard holds back to share a write are calls in flight, and how many there are rises and falls each interval.
+        var settled = new List<Sample>();
+        for (var i = 0; i < SettledSamples; i++)
+        {
+            if (i > 0) await Task.Delay(settings.Heartbeat / SettledSamples, cancellation);
+            settled.Add(await silo.SampleAsync(settled: true));
+        }
+        long PerLease(Func<ProcessFigures, long> figure, Func<IEnumerable<long>, double> over) =>
+            (long)Math.Round((over(settled.Select(s => figure(s.Figures))) - figure(baseline.Figures)) / total);
         var intervalsMeasured = measured / settings.Heartbeat;
         var result = new
         {
@@ -121,10 +130,17 @@ internal static class LeaseBench
             heartbeatLatenessP99Ms = lateness.Percentile(0.99),
             heartbeatLatenessMaxMs = lateness.Percentile(1.0),
             siloCpuPercentOfOneCore = end.CpuPercentSince(start),
-            gcPauseMsInWindow = silo.SeesTicks ? Math.Round(gcPause.TotalMilliseconds) : (double?)null,
-            serverGc = silo.SeesTicks ? System.Runtime.GCSettings.IsServerGC : (bool?)null,
-            workingSetBytesPerLease = (settled.WorkingSet - baseline.WorkingSet) / total,
-            managedHeapBytesPerLease = settled.ManagedHeap is { } heap && baseline.ManagedHeap is { } before ? (heap - before) / total : (long?)null,
+            gcPauseMsInWindow = Math.Round((end.Figures.GcPause - start.Figures.GcPause).TotalMilliseconds),
+            serverGc = end.Figures.ServerGc,
+            // Means over the samples; the managed heap's range too.
+            workingSetBytesPerLease = PerLease(f => f.WorkingSet, v => v.Average()),
+            managedHeapBytesPerLease = PerLease(f => f.ManagedHeap, v => v.Average()),
+            managedHeapBytesPerLeaseMin = PerLease(f => f.ManagedHeap, v => v.Min()),
+            managedHeapBytesPerLeaseMax = PerLease(f => f.ManagedHeap, v => v.Max()),
+            // Before the leases opened and with them open (both after a collection): a fixed cost that comes with the
+            // first leases (a cache sized up front, say) shows here rather than hiding in the figure per lease.
+            managedHeapBytesBefore = baseline.Figures.ManagedHeap,
+            managedHeapBytesWithLeases = (long)settled.Average(s => s.Figures.ManagedHeap),
         };
 
         Output.Progress(settings.Json, "closing the leases...");
@@ -135,7 +151,7 @@ internal static class LeaseBench
                {result.liveLeases} live leases, {result.leasesLost} lost, on {result.shards} shards ({result.mode})
                storage writes per shard per heartbeat interval: {result.storageWritesPerShardPerInterval}, {result.stateBytesPerWrite} B each ({result.stateBytesPerSync} B per heartbeat)
                heartbeat lateness {(silo.SeesTicks ? $"p50 {result.heartbeatLatenessP50Ms} ms, p99 {result.heartbeatLatenessP99Ms} ms, max {result.heartbeatLatenessMaxMs} ms ({result.heartbeatTicks} ticks)" : "seen with --in-process only")}
-               silo CPU {result.siloCpuPercentOfOneCore}% of one core; {result.workingSetBytesPerLease} B working set per lease
+               silo CPU {result.siloCpuPercentOfOneCore}% of one core, GC pauses {result.gcPauseMsInWindow} ms of {result.measuredSeconds} s; per lease {result.managedHeapBytesPerLease} B managed heap, {result.workingSetBytesPerLease} B working set
                """);
         return result.leasesLost == 0 ? 0 : 1;
     }
@@ -147,6 +163,8 @@ internal static class LeaseBench
             Interlocked.Add(ref writes, (await grains.GetGrain<IShardGrain>(shard.Value).Inspect()).Counters.StateWrites));
         return writes;
     }
+
+    private const int SettledSamples = 4;
 
     private static ParallelOptions Parallelism(int degree, CancellationToken cancellation) =>
         new() { MaxDegreeOfParallelism = degree, CancellationToken = cancellation };
@@ -183,46 +201,39 @@ internal static class LeaseBench
         public void Dispose() => _listener.Dispose();
     }
 
-    private sealed record Sample(DateTime At, TimeSpan? Cpu, double? CpuPercent, long WorkingSet, long? ManagedHeap)
+    private sealed record Sample(DateTime At, ProcessFigures Figures)
     {
         /// <summary>CPU used between two samples, as a percentage of one core.</summary>
-        public double? CpuPercentSince(Sample start) => Cpu is { } cpu && start.Cpu is { } before
-            ? Math.Round(100 * (cpu - before).TotalSeconds / (At - start.At).TotalSeconds, 1)
-            : CpuPercent is { } percent ? Math.Round(percent, 1) : null;
+        public double CpuPercentSince(Sample start) =>
+            Math.Round(100 * (Figures.Cpu - start.Figures.Cpu).TotalSeconds / (At - start.At).TotalSeconds, 1);
     }
 
     private interface ISiloProbe
     {
         string Mode { get; }
 
-        /// <summary>The silo runs in this process: its meter, GC and ticks are visible here.</summary>
+        /// <summary>The silo runs in this process: its meter and ticks are visible here.</summary>
         bool SeesTicks => false;
 
-        /// <summary>CPU and memory now; <paramref name="settled"/> first collects garbage (in this process), for
+        /// <summary>The silo's CPU, memory and GC figures now; <paramref name="settled"/> first collects garbage, for
         /// memory figures that count live objects only.</summary>
         Task<Sample> SampleAsync(bool settled);
     }
 
     private sealed class ThisProcess : ISiloProbe
     {
+        private readonly SiloFigures _figures = new();
+
         public string Mode => "in-process";
 
         public bool SeesTicks => true;
 
-        public Task<Sample> SampleAsync(bool settled)
-        {
-            if (settled)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                GC.Collect();
-            }
-            using var process = Process.GetCurrentProcess();
-            return Task.FromResult(new Sample(DateTime.UtcNow, process.TotalProcessorTime, null, process.WorkingSet64, GC.GetTotalMemory(false)));
-        }
+        public async Task<Sample> SampleAsync(bool settled) =>
+            new(DateTime.UtcNow, (ProcessFigures)(await _figures.ExecuteCommand(settled ? SiloFigures.SettledSample : SiloFigures.Sample, null))!);
     }
 
-    /// <summary>The one silo's runtime statistics (its own CPU and memory readings) through the management grain.</summary>
+    /// <summary>The one silo's own figures (<see cref="SiloFigures"/>, through the management grain): the silo's cost
+    /// alone, the clients running here.</summary>
     private sealed class RemoteSilo(IClusterClient client) : ISiloProbe
     {
         public string Mode => "remote silo";
@@ -232,9 +243,8 @@ internal static class LeaseBench
             var management = client.GetGrain<IManagementGrain>(0);
             var silos = await management.GetHosts(onlyActive: true);
             if (silos.Count != 1) throw new ArgumentException($"bench leases measures one silo; the cluster has {silos.Count} (use --in-process or a one-silo cluster)");
-            var stats = (await management.GetRuntimeStatistics([.. silos.Keys]))[0].EnvironmentStatistics;
-            // The silo's CPU reading is a percentage of the whole machine.
-            return new Sample(DateTime.UtcNow, null, stats.FilteredCpuUsagePercentage * Environment.ProcessorCount, stats.RawMemoryUsageBytes, null);
+            var answers = await management.SendControlCommandToProvider<SiloFigures>(SiloFigures.Name, settled ? SiloFigures.SettledSample : SiloFigures.Sample);
+            return new Sample(DateTime.UtcNow, (ProcessFigures)answers.Single()!);
         }
     }
 }
