@@ -31,22 +31,41 @@ internal sealed class Callers([FromKeyedServices(ShardStorage.Name)] BlobService
     public static bool IsCallTo<TInterface>(IIncomingGrainCallContext call) => call.Request.GetInterfaceType() == typeof(TInterface);
 
     /// <summary>Signs an internal call as it leaves this silo.</summary>
-    public async Task Invoke(IOutgoingGrainCallContext call)
+    // Not async: a plain heartbeat's sync is held at its shard for up to an interval, so a state machine here would be
+    // kept once per reader. The message takes the proof from the request context within call.Invoke(), before it
+    // first awaits.
+    public Task Invoke(IOutgoingGrainCallContext call)
     {
-        if (call.SourceId is not { } source || !Internal.Contains(call.Request.GetInterfaceType()))
-        {
-            await call.Invoke();
-            return;
-        }
-        RequestContext.Set(ProofKey, Sign(await KeyAsync(), call.TargetId, call.InterfaceName, call.MethodName, source));
+        if (call.SourceId is not { } source || !Internal.Contains(call.Request.GetInterfaceType())) return call.Invoke();
+        var key = KeyAsync();
+        return key.IsCompletedSuccessfully ? SignedInvoke(call, key.Result, source) : SignedInvokeAsync(call, key, source);
+    }
+
+    private static Task SignedInvoke(IOutgoingGrainCallContext call, byte[] key, GrainId source)
+    {
+        RequestContext.Set(ProofKey, Sign(key, call.TargetId, call.InterfaceName, call.MethodName, source));
         try
         {
-            await call.Invoke();
+            return call.Invoke();
         }
         finally
         {
             RequestContext.Remove(ProofKey); // it proves this call only; it must not ride along on later ones
         }
+    }
+
+    private static async Task SignedInvokeAsync(IOutgoingGrainCallContext call, Task<byte[]> key, GrainId source) =>
+        await SignedInvoke(call, await key, source);
+
+    /// <summary>Invokes <paramref name="call"/> once <paramref name="check"/> passed; without a state machine when it
+    /// passed at once (the usual case), as calls held at a shard would keep one each.</summary>
+    public static Task InvokeAfter(Task check, IIncomingGrainCallContext call) =>
+        check.IsCompletedSuccessfully ? call.Invoke() : InvokeAfterAsync(check, call);
+
+    private static async Task InvokeAfterAsync(Task check, IIncomingGrainCallContext call)
+    {
+        await check;
+        await call.Invoke();
     }
 
     /// <summary>Refuses <paramref name="call"/> unless it came from <paramref name="allowed"/>, proven.</summary>

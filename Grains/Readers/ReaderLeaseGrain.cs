@@ -199,10 +199,11 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         var sync = _task.TakeSync();
         var outer = Activity.Current;
         var span = StartSyncSpan(sync);
-        var call = CallShard(() => _shard.SyncReader(_reader, sync.Since, sync.Returned, sync.Urgent));
+        var call = _shard.SyncReader(_reader, sync.Since, sync.Returned, sync.Urgent);
         Activity.Current = outer; // the span parents its shard call only: later syncs must not become its children
-        if (sync.Urgent) await Synced(call, sync, span);
-        else SyncedHeld(call, sync, span).Ignore();
+        var synced = Synced(call, sync, span);
+        if (sync.Urgent) await synced;
+        else synced.Ignore();
     }
 
     /// <summary>The sync's span, parent of its shard call; it ends when the sync is answered.</summary>
@@ -216,18 +217,8 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         return span;
     }
 
-    private async Task SyncedHeld(Task<ReaderStatus> call, LeaseSync sync, Activity? span)
-    {
-        try
-        {
-            await Synced(call, sync, span);
-        }
-        finally
-        {
-            if (_task.HeldSyncAnswered()) _sync.Notify();
-        }
-    }
-
+    /// <summary>Takes a sync's answer. A plain heartbeat's sync is held by the shard for up to an interval, so most
+    /// lease grains have one out at any time: one state machine per sync, no wrappers.</summary>
     private async Task Synced(Task<ReaderStatus> call, LeaseSync sync, Activity? span)
     {
         using var _ = span;
@@ -249,9 +240,10 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             LogSyncFailed(logger, error, _shardId.Value, _reader.Value);
             RetryAfter(wait, sync).Ignore();
         }
-        catch (LeaseExpiredException)
+        catch (LeaseExpiredException error)
         {
-            // Ended already: CallShard fenced this grain.
+            // The shard no longer holds the lease: fence this grain, as CallShard does.
+            if (_task.IsLive) End(error.Message);
         }
         catch (ShardException error)
         {
@@ -259,6 +251,10 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
             span?.SetStatus(ActivityStatusCode.Error, error.Message);
             _task.SyncRefused(sync);
             LogSyncRefused(logger, error, _shardId.Value, _reader.Value);
+        }
+        finally
+        {
+            if (!sync.Urgent && _task.HeldSyncAnswered()) _sync.Notify(); // a tick that came while this one was held
         }
     }
 

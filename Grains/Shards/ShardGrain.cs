@@ -52,19 +52,21 @@ internal sealed partial class ShardGrain(
     }
 
     /// <summary>Accepts each internal call only from the grain that owns it (S8).</summary>
-    public async Task Invoke(IIncomingGrainCallContext call)
+    public Task Invoke(IIncomingGrainCallContext call) => Callers.InvokeAfter(Check(call), call);
+
+    private Task Check(IIncomingGrainCallContext call)
     {
         if (Callers.IsCallTo<IShardReaders>(call))
         {
             var reader = call.Request.GetArgument(0) is ReaderId { Value: { } id } ? id : "";
-            await callers.RequireAsync(call, GrainFactory.GetGrain<IReaderLeaseGrain>($"{Id.Value}/{reader}").GetGrainId(),
+            return callers.RequireAsync(call, GrainFactory.GetGrain<IReaderLeaseGrain>($"{Id.Value}/{reader}").GetGrainId(),
                 $"the lease grain of reader '{reader}'");
         }
-        else if (Callers.IsCallTo<IShardAppends>(call))
-            await callers.RequireTypeAsync(call, GrainFactory.GetGrain<IPartWorkerGrain>(0).GetGrainId().Type, "a part worker");
-        else if (Callers.IsCallTo<IShardMaintenance>(call))
-            await callers.RequireAsync(call, GrainFactory.GetGrain<ICompactorGrain>(Id.Value).GetGrainId(), "the shard's compactor");
-        await call.Invoke();
+        if (Callers.IsCallTo<IShardAppends>(call))
+            return callers.RequireTypeAsync(call, GrainFactory.GetGrain<IPartWorkerGrain>(0).GetGrainId().Type, "a part worker");
+        if (Callers.IsCallTo<IShardMaintenance>(call))
+            return callers.RequireAsync(call, GrainFactory.GetGrain<ICompactorGrain>(Id.Value).GetGrainId(), "the shard's compactor");
+        return Task.CompletedTask;
     }
 
     public Task<AppendResult> CompareAndAppend(Batch batch, Frontier expectedUpper)
