@@ -19,7 +19,7 @@ namespace Orleans.Leases.Hosting;
 /// </summary>
 internal sealed class Callers([FromKeyedServices(ShardStorage.Name)] BlobServiceClient blobs, IOptions<ShardServiceOptions> options) : IOutgoingGrainCallFilter
 {
-    private const string ProofKey = "Orleans.Leases.CallProof";
+    internal const string ProofKey = "Orleans.Leases.CallProof";
     private const string KeyBlob = "orleans-leases-call-key";
 
     /// <summary>The service's internal interfaces: each accepted only from its owning grain, with a proof.</summary>
@@ -76,10 +76,17 @@ internal sealed class Callers([FromKeyedServices(ShardStorage.Name)] BlobService
     public Task RequireTypeAsync(IIncomingGrainCallContext call, GrainType allowed, string who) =>
         RequireAsync(call, call.SourceId?.Type == allowed, who);
 
-    private async Task RequireAsync(IIncomingGrainCallContext call, bool fromAllowed, string who)
+    private Task RequireAsync(IIncomingGrainCallContext call, bool fromAllowed, string who)
     {
+        // Taken out of the request context here, not in an async method (which restores the caller's context when it
+        // returns): the proof is for this call only and must not ride along on the calls it makes.
         var proof = RequestContext.Get(ProofKey) as string;
-        RequestContext.Remove(ProofKey); // verified here; not passed on to the calls this one makes
+        RequestContext.Remove(ProofKey);
+        return VerifyAsync(call, proof, fromAllowed, who);
+    }
+
+    private async Task VerifyAsync(IIncomingGrainCallContext call, string? proof, bool fromAllowed, string who)
+    {
         var key = await KeyAsync();
         if (!fromAllowed || proof is null || call.SourceId is not { } source
             || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(proof),
