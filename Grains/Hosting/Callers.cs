@@ -32,11 +32,17 @@ internal sealed class Callers([FromKeyedServices(ShardStorage.Name)] BlobService
 
     /// <summary>Signs an internal call as it leaves this silo.</summary>
     // Not async: a plain heartbeat's sync is held at its shard for up to an interval, so a state machine here would be
-    // kept once per reader. The message takes the proof from the request context within call.Invoke(), before it
-    // first awaits.
+    // kept once per reader. The proof is set in the request context before call.Invoke() and removed after it returns:
+    // the later stages run within it, and one that awaits resumes in the context it captured, proof included.
     public Task Invoke(IOutgoingGrainCallContext call)
     {
-        if (call.SourceId is not { } source || !Internal.Contains(call.Request.GetInterfaceType())) return call.Invoke();
+        if (call.SourceId is not { } source || !Internal.Contains(call.Request.GetInterfaceType()))
+        {
+            // A proof in this flow is another call's (an activation runs with its first message's request context;
+            // a silo-wide filter may call out before the grain's own check): it never leaves with this one.
+            RequestContext.Remove(ProofKey);
+            return call.Invoke();
+        }
         var key = KeyAsync();
         return key.IsCompletedSuccessfully ? SignedInvoke(call, key.Result, source) : SignedInvokeAsync(call, key, source);
     }
