@@ -243,7 +243,16 @@ internal static class LeaseBench
             var management = client.GetGrain<IManagementGrain>(0);
             var silos = await management.GetHosts(onlyActive: true);
             if (silos.Count != 1) throw new ArgumentException($"bench leases measures one silo; the cluster has {silos.Count} (use --in-process or a one-silo cluster)");
-            var answers = await management.SendControlCommandToProvider<SiloFigures>(SiloFigures.Name, settled ? SiloFigures.SettledSample : SiloFigures.Sample);
+            object?[] answers;
+            try
+            {
+                answers = await management.SendControlCommandToProvider<SiloFigures>(SiloFigures.Name, settled ? SiloFigures.SettledSample : SiloFigures.Sample);
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                // Only the sample silo registers SiloFigures (it lets any client make the silo collect garbage).
+                throw new ArgumentException($"the silo does not report its own figures ({error.GetBaseException().Message}); run it with ./run.sh, or use --in-process", error);
+            }
             return new Sample(DateTime.UtcNow, (ProcessFigures)answers.Single()!);
         }
     }

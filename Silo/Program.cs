@@ -109,6 +109,7 @@ static void AddSilo(IHostApplicationBuilder builder, SiloSettings settings)
                 .ConfigureEndpoints(settings.AdvertisedIPAddress, settings.SiloPort, settings.GatewayPort);
         }
         silo.AddOrleansLeases();
+        SiloFigures.Register(silo.Services); // this process's CPU and heap for `bench leases` run from another process
         silo.AddActivityPropagation(); // a span's grain calls are its children, across grains and silos
         if (settings.DashboardPort != 0) silo.AddDashboard();
     });

@@ -8,7 +8,6 @@ using Orleans.Leases;
 using Orleans.Leases.Hosting;
 using Orleans.Leases.Parts;
 using Orleans.Leases.Shards;
-using Orleans.Providers;
 using Orleans.Runtime;
 using Orleans.Serialization;
 using Orleans.Storage;
@@ -70,7 +69,6 @@ public static class LeasesSiloBuilderExtensions
         silo.Services.AddSingleton<HeldCalls>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeldCalls>());
         silo.Services.TryAddSingleton(TimeProvider.System);
-        silo.Services.AddKeyedSingleton<IControllable, SiloFigures>(SiloFigures.Name);
 
         silo.Services.AddSingleton(sp => new ShardStateSerializer(sp.GetRequiredService<Serializer>()));
         silo.AddAzureBlobGrainStorage(ShardStorage.BlobsName, (OptionsBuilder<AzureBlobStorageOptions> blob) =>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Providers;
 
 namespace Orleans.Leases.Hosting;
@@ -7,10 +8,14 @@ namespace Orleans.Leases.Hosting;
 /// This silo's own CPU, memory and GC figures, for a benchmark run from another process (<c>bench leases</c> against
 /// a running silo): the silo's cost per lease without the clients'. Reached per silo through
 /// <c>IManagementGrain.SendControlCommandToProvider&lt;SiloFigures&gt;(SiloFigures.Name, command, null)</c>.
+/// Not added by <c>AddOrleansLeases</c>: any cluster client could make a silo collect garbage with it, so only a host
+/// meant for benchmarks registers it (<see cref="Register"/>: the sample silo).
 /// </summary>
 internal sealed class SiloFigures : IControllable
 {
     public const string Name = "leases-figures";
+
+    public static void Register(IServiceCollection services) => services.AddKeyedSingleton<IControllable, SiloFigures>(Name);
 
     /// <summary>The figures as they are.</summary>
     public const int Sample = 0;
