@@ -199,7 +199,15 @@ internal sealed partial class ReaderLeaseGrain(TimeProvider time, ServiceMetrics
         var sync = _task.TakeSync();
         var outer = Activity.Current;
         var span = StartSyncSpan(sync);
-        var call = _shard.SyncReader(_reader, sync.Since, sync.Returned, sync.Urgent);
+        Task<ReaderStatus> call;
+        try
+        {
+            call = _shard.SyncReader(_reader, sync.Since, sync.Returned, sync.Urgent);
+        }
+        catch (Exception error)
+        {
+            call = Task.FromException<ReaderStatus>(error); // answered in Synced like any failure, so a held sync is let go
+        }
         Activity.Current = outer; // the span parents its shard call only: later syncs must not become its children
         var synced = Synced(call, sync, span);
         if (sync.Urgent) await synced;
