@@ -156,7 +156,7 @@ internal static class StateBench
             Since = table.IsEmpty ? Frontier.At(upper / 2) : table.MinSince,
             Batches = batchList,
             Readers = table,
-            CompactedKeys = [.. Enumerable.Range(0, ShardState.CompactedKeysKept).Select(i => new CompactedKey(Guid.NewGuid().ToString("N"), Frontier.At((ulong)i)))],
+            CompactedKeys = [.. Enumerable.Range(0, ShardState.CompactedKeysKept).Select(i => CompactedKey.Of(Guid.NewGuid().ToString("N"), Frontier.At((ulong)i)))],
             Retired = [.. Enumerable.Range(0, RetiredParts).Select(_ => new RetiredPart(new PartRef(PartName(), random.Next(1_000, 1_000_000), 10), seqNo - 1))],
         };
     }

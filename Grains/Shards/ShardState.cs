@@ -104,8 +104,9 @@ internal sealed partial record ShardState
             return Unchanged(new AppendResult(AppendOutcome.Applied, batch.Upper, SeqNo), "this append landed in an earlier attempt");
 
         // A retry of an applied append finds its batch, or its key once compaction merged the batch.
+        ulong? digest = null;
         var earlier = Batches.Find(b => b.IdempotencyKey == batch.IdempotencyKey)?.Upper
-                      ?? CompactedKeys.Find(k => k.Key == batch.IdempotencyKey)?.Upper;
+                      ?? CompactedKeys.Find(k => k.Matches(batch.IdempotencyKey, digest ??= CompactedKey.DigestOf(batch.IdempotencyKey)))?.Upper;
         if (earlier is { } appendedTo)
             return Unchanged(new AppendResult(AppendOutcome.AlreadyApplied, appendedTo, SeqNo), "already applied");
         if (Upper != expectedUpper)

@@ -118,6 +118,32 @@ public sealed class CompactionStateTests
     }
 
     [Fact]
+    public void A_compacted_key_is_kept_as_a_digest_and_answers_its_own_retry_only()
+    {
+        var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
+        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), []));
+
+        Assert.Equal(2, state.CompactedKeys.Count);
+        Assert.All(state.CompactedKeys, k => Assert.Null(k.Key));
+        var other = state.Apply(new AppendBatch(new Batch(F(0), F(1), [], "not-a"), F(0)), Now);
+        Assert.Equal(AppendOutcome.UpperMismatch, Assert.IsType<Outcome<AppendResult>.Unchanged>(other).Answer.Outcome);
+    }
+
+    [Fact]
+    public void A_compacted_key_a_state_stored_before_kept_whole_still_answers_its_retry()
+    {
+        var state = AppendOne(AppendOne(new ShardState(), "a"), "b");
+        state = Applied(state, new CompactBatches(state.CompactionCandidates(Pairs), []));
+        state = state with { CompactedKeys = [new CompactedKey("a", F(1)), new CompactedKey("b", F(2))] };
+
+        var retry = state.Apply(new AppendBatch(new Batch(F(1), F(2), [], "b"), F(1)), Now);
+        var other = state.Apply(new AppendBatch(new Batch(F(1), F(2), [], "not-b"), F(1)), Now);
+
+        Assert.Equal(AppendOutcome.AlreadyApplied, Assert.IsType<Outcome<AppendResult>.Unchanged>(retry).Answer.Outcome);
+        Assert.Equal(AppendOutcome.UpperMismatch, Assert.IsType<Outcome<AppendResult>.Unchanged>(other).Answer.Outcome);
+    }
+
+    [Fact]
     public void Retired_parts_become_garbage_only_once_every_hold_has_passed_them()
     {
         var state = Applied(AppendOne(new ShardState(), "a"), Register(new ReaderId("r"), Lease));
