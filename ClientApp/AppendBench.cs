@@ -18,18 +18,9 @@ internal static class AppendBench
     public sealed record Settings(int Writers, int Seconds, bool Json);
 
     /// <summary>Hosts the silo in this process: the writers call it without a client's network hop.</summary>
-    public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
-    {
-        using var host = await InProcessSilo.StartAsync(settings.Json, cancellation);
-        try
-        {
-            return await RunAsync(new ShardClient(host.Services.GetRequiredService<IClusterClient>()), settings, cancellation);
-        }
-        finally
-        {
-            await host.StopAsync(CancellationToken.None);
-        }
-    }
+    public static Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation) =>
+        InProcessSilo.RunAsync(settings.Json, cancellation, silo =>
+            RunAsync(new ShardClient(silo.GetRequiredService<IClusterClient>()), settings, cancellation));
 
     public static async Task<int> RunAsync(ShardClient shards, Settings settings, CancellationToken cancellation)
     {

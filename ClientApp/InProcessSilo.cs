@@ -11,8 +11,21 @@ namespace Orleans.Leases.ClientApp;
 /// process's.</summary>
 internal static class InProcessSilo
 {
-    /// <summary>Starts the silo; dispose the host after stopping it.</summary>
-    public static async Task<IHost> StartAsync(bool json, CancellationToken cancellation)
+    /// <summary>Runs <paramref name="work"/> against a silo started in this process (its services given), then stops it.</summary>
+    public static async Task<int> RunAsync(bool json, CancellationToken cancellation, Func<IServiceProvider, Task<int>> work)
+    {
+        using var host = await StartAsync(json, cancellation);
+        try
+        {
+            return await work(host.Services);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task<IHost> StartAsync(bool json, CancellationToken cancellation)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Configuration = new ConfigurationManager() });
         builder.Configuration.AddConfiguration(Cluster.Configuration);

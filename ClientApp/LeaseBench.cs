@@ -28,15 +28,8 @@ internal static class LeaseBench
     public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
     {
         settings.LeaseSettings();
-        using var host = await InProcessSilo.StartAsync(settings.Json, cancellation);
-        try
-        {
-            return await RunAsync(host.Services.GetRequiredService<IClusterClient>(), new ThisProcess(), settings, cancellation);
-        }
-        finally
-        {
-            await host.StopAsync(CancellationToken.None);
-        }
+        return await InProcessSilo.RunAsync(settings.Json, cancellation, silo =>
+            RunAsync(silo.GetRequiredService<IClusterClient>(), new ThisProcess(), settings, cancellation));
     }
 
     /// <summary>Runs against a cluster of one silo in another process: the CPU, memory and GC figures are that silo's

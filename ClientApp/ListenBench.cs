@@ -40,18 +40,13 @@ internal static class ListenBench
     public static async Task<int> RunInProcessAsync(Settings settings, CancellationToken cancellation)
     {
         settings.Validated();
-        using var host = await InProcessSilo.StartAsync(settings.Json, cancellation);
-        try
+        return await InProcessSilo.RunAsync(settings.Json, cancellation, async silo =>
         {
-            var options = host.Services.GetRequiredService<IOptions<ShardServiceOptions>>().Value;
+            var options = silo.GetRequiredService<IOptions<ShardServiceOptions>>().Value;
             using var reads = new PartReadCounter();
-            return await RunAsync(host.Services.GetRequiredService<IClusterClient>(), new ShardClient(host.Services.GetRequiredService<IClusterClient>()),
+            return await RunAsync(silo.GetRequiredService<IClusterClient>(), new ShardClient(silo.GetRequiredService<IClusterClient>()),
                 reads, options.HeartbeatWriteDelay, options.InlineWriteMaxBytes, settings, cancellation);
-        }
-        finally
-        {
-            await host.StopAsync(CancellationToken.None);
-        }
+        });
     }
 
     /// <summary>Against a running cluster: the silo's meter is not seen here, so no part read figures; the heartbeat
